@@ -1,0 +1,1 @@
+"""The Kafka bridge: consume, decode, evaluate rules, enqueue notification tasks, commit."""

@@ -1,0 +1,169 @@
+"""The consume loop: a batch is decoded, evaluated, enqueued, and only then committed.
+
+Invariant 1: an offset is committed only after every task of its event is in Redis. If
+Redis or the Schema Registry is down the batch in hand is retried with backoff, never
+skipped. Invariant 4: an undecodable message is copied to ``<topic>.dlq`` and passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import redis
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from kombu.exceptions import OperationalError
+
+from ingest.dlq import DeadLetterTopic
+from ingest.errors import DependencyDown
+from ingest.faults import crash_point
+from ingest.messages import KafkaMessage
+from ingest.pipeline import Pipeline
+from ingest.publisher import Publisher
+from klaxon import metrics
+from tasks.notification import Notification
+
+log = logging.getLogger(__name__)
+
+# Failures of a dependency that make the batch worth retrying as a whole.
+RETRYABLE = (redis.RedisError, OperationalError, DependencyDown, KafkaException)
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass
+class BridgeStats:
+    """The seed's statistics, for logs and ``klaxon status``."""
+
+    started_at: float = field(default_factory=time.time)
+    batches: int = 0
+    events: int = 0
+    rejected: int = 0
+    matches: int = 0
+    enqueued: int = 0
+
+
+class Bridge:
+    def __init__(
+        self,
+        consumer: Consumer,
+        pipeline: Pipeline,
+        publisher: Publisher,
+        dead_letters: DeadLetterTopic,
+        batch_size: int = 500,
+        dry_run: bool = False,
+        on_dry_run: Callable[[Notification], None] | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.pipeline = pipeline
+        self.publisher = publisher
+        self.dead_letters = dead_letters
+        self.batch_size = batch_size
+        self.dry_run = dry_run
+        self.on_dry_run = on_dry_run or (lambda n: None)
+        self.stats = BridgeStats()
+        self.assigned: set[tuple[str, int]] = set()
+
+    # Rebalance callbacks: a batch is always finished and committed before consume() is
+    # called again, so there is never uncommitted work in hand when partitions move.
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned |= {(p.topic, p.partition) for p in partitions}
+        metrics.partitions_assigned.set(len(self.assigned))
+        log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned -= {(p.topic, p.partition) for p in partitions}
+        metrics.partitions_assigned.set(len(self.assigned))
+        log.info("revoked %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
+
+    def subscribe(self, topics: Sequence[str]) -> None:
+        self.consumer.subscribe(
+            list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+
+    def run(self, stop: threading.Event, once: bool = False) -> None:
+        """Consume until ``stop`` is set (finishing the batch in hand), or after one batch."""
+        while not stop.is_set():
+            messages = self.consumer.consume(self.batch_size, timeout=0.5)
+            batch = [m for m in messages if not self._is_error(m)]
+            if batch:
+                if not self.handle(batch, stop):
+                    break  # stopped while a dependency was down: nothing committed, replay later
+                if once:
+                    break
+
+    def _is_error(self, message: KafkaMessage) -> bool:
+        error = message.error()
+        if error is None:
+            return False
+        if isinstance(error, KafkaError) and error.code() == KafkaError._PARTITION_EOF:
+            return True
+        log.warning("consumer error on %s: %s", message.topic(), error)
+        return True
+
+    def handle(self, batch: Sequence[KafkaMessage], stop: threading.Event) -> bool:
+        """Process one batch to the end and commit it; False if stopped before that."""
+        delay = 0.5
+        while True:
+            try:
+                notifications, rejected_count = self._process(batch)
+                break
+            except RETRYABLE as exc:
+                if stop.is_set():
+                    log.error("stopping with a batch uncommitted (it will be replayed): %s", exc)
+                    return False
+                metrics.batch_retries.inc()
+                log.error("batch of %d not enqueued, retrying in %.1fs: %s", len(batch), delay, exc)
+                stop.wait(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+        self.stats.batches += 1
+        self.stats.events += len(batch) - rejected_count
+        self.stats.rejected += rejected_count
+        if self.dry_run:
+            for notification in notifications:
+                self.on_dry_run(notification)
+            return True
+        crash_point("crash_before_commit")
+        self._commit(batch)
+        return True
+
+    def _process(self, batch: Sequence[KafkaMessage]) -> tuple[list[Notification], int]:
+        decoded, rejected = self.pipeline.decode(batch)
+        matches = self.pipeline.evaluate(decoded)
+        self.stats.matches += len(matches)
+        if self.dry_run:
+            return self.pipeline.notifications(matches), len(rejected)
+        admitted = self.pipeline.admit(matches)
+        notifications = self.pipeline.notifications(admitted)
+        started = time.perf_counter()
+        self.publisher.publish(notifications)
+        metrics.enqueue_latency.observe(time.perf_counter() - started)
+        for notification in notifications:
+            metrics.notifications_enqueued.labels(notification.channel).inc()
+        for match in admitted:
+            metrics.alerts_triggered.labels(match.rule.id).inc()
+        self.stats.enqueued += len(notifications)
+        for item in rejected:
+            self.dead_letters.send(item.message, item.reason)
+        if rejected:
+            self.dead_letters.flush()
+        return notifications, len(rejected)
+
+    def _commit(self, batch: Sequence[KafkaMessage]) -> None:
+        next_offsets: dict[tuple[str, int], int] = {}
+        for message in batch:
+            key = (message.topic() or "", message.partition() or 0)
+            next_offsets[key] = max(next_offsets.get(key, 0), (message.offset() or 0) + 1)
+        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # Partitions moved to another member while we worked (or the group timed us
+            # out): the new owner replays from the last commit, and replays are harmless.
+            log.warning("commit of %d partition(s) failed, they will be replayed: %s", len(offsets), exc)
+
+    def close(self) -> None:
+        self.consumer.close()

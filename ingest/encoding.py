@@ -1,0 +1,25 @@
+"""Events to bytes, the inverse of ``ingest.decoding``: for ``klaxon produce``, tests and benches."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import fastavro
+
+from ingest.decoding import MAGIC_BYTE
+
+
+def avro(event: dict[str, Any], schema: Any) -> bytes:
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, schema, event)
+    return buffer.getvalue()
+
+
+def registry_framed(event: dict[str, Any], schema: Any, schema_id: int) -> bytes:
+    return bytes([MAGIC_BYTE]) + schema_id.to_bytes(4, "big") + avro(event, schema)
+
+
+def json_bytes(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":"), default=str).encode()

@@ -1,0 +1,20 @@
+"""Errors of the bridge.
+
+    BridgeError
+     ├── DecodeError        this message is bad: dead-letter it and move on (invariant 4)
+     └── DependencyDown     Redis or the Schema Registry is unreachable: retry, never skip
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of the bridge's own errors."""
+
+
+class DecodeError(BridgeError):
+    """The bytes of one message cannot be turned into an event; ``reason`` says why."""
+
+
+class DependencyDown(BridgeError):
+    """A service the bridge needs did not answer; the batch in hand is retried."""

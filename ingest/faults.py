@@ -1,0 +1,17 @@
+"""Named crash points for tests of invariant 1 (a crash anywhere replays, never skips).
+
+``KLAXON_FAULT=crash_before_commit`` makes the bridge SIGKILL itself after a batch's tasks
+are in Redis and before its offsets are committed: the worst moment to die.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+FAULT = os.environ.get("KLAXON_FAULT", "")
+
+
+def crash_point(name: str) -> None:
+    if FAULT == name:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,113 @@
+"""Build a bridge from settings and a loaded config: clients, decoders and the pipeline."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import redis
+from confluent_kafka import Consumer, KafkaException, Producer
+
+from ingest.bridge import Bridge
+from ingest.cooldown import Cooldowns
+from ingest.decoding import Decoder, load_schema
+from ingest.dlq import DeadLetterTopic
+from ingest.errors import BridgeError
+from ingest.pipeline import Pipeline
+from ingest.publisher import CeleryPublisher
+from ingest.registry import SchemaRegistry
+from klaxon.config import KlaxonConfig
+from klaxon.settings import Settings
+from rules.engine import RuleEngine
+
+log = logging.getLogger(__name__)
+
+# Local schemas for schemaless Avro on the topics Klaxon knows; `sources:` overrides.
+DEFAULT_SCHEMAS = {
+    "alpr.plates.detected": "plate_event.avsc",
+    "devices.readings": "device_reading.avsc",
+}
+
+
+class KafkaUnreachable(BridgeError):
+    """Kafka did not answer at start."""
+
+
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    session = settings.kafka_session_timeout_ms
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "group.id": settings.kafka_group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": session,
+        "heartbeat.interval.ms": max(100, session // 3),
+        # Eager assignment: cooperative-sticky hands partitions over far more slowly on
+        # small brokers, and the loop never holds uncommitted work across a rebalance.
+        "partition.assignment.strategy": "range",
+        "enable.partition.eof": False,
+        # A topic created after the bridge started is picked up within this time.
+        "topic.metadata.refresh.interval.ms": 10000,
+        **settings.extra_kafka,
+    }
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "enable.idempotence": True,
+        "linger.ms": 5,
+    }
+
+
+def local_schema_path(topic: str, settings: Settings, configured: Path | None) -> Path | None:
+    if configured is not None:
+        return configured
+    name = DEFAULT_SCHEMAS.get(topic)
+    return settings.schemas_dir / name if name else None
+
+
+def build_decoders(config: KlaxonConfig, settings: Settings, topics: set[str]) -> dict[str, Decoder]:
+    registry = SchemaRegistry(settings.schema_registry_url) if settings.schema_registry_url else None
+    decoders: dict[str, Decoder] = {}
+    for topic in sorted(topics):
+        source = config.sources.get(topic)
+        fmt = source.format if source else "auto"
+        path = local_schema_path(topic, settings, source.schema if source else None)
+        schema = load_schema(path) if path is not None and path.exists() else None
+        try:
+            decoders[topic] = Decoder(topic, fmt, schema, registry)
+        except ValueError as exc:
+            raise BridgeError(str(exc)) from exc
+    return decoders
+
+
+def wait_for_kafka(consumer: Consumer, settings: Settings, timeout: float = 10.0) -> None:
+    try:
+        consumer.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise KafkaUnreachable(
+            f"cannot reach Kafka at {settings.kafka_bootstrap_servers} within {timeout:g}s "
+            f"(KAFKA_BOOTSTRAP_SERVERS): {exc.args[0] if exc.args else exc}"
+        ) from exc
+
+
+def build_pipeline(config: KlaxonConfig, settings: Settings, client: redis.Redis) -> Pipeline:
+    engine = RuleEngine(config.rules)
+    decoders = build_decoders(config, settings, set(engine.topics))
+    return Pipeline(engine, decoders, Cooldowns(client))
+
+
+def build_bridge(config: KlaxonConfig, settings: Settings, dry_run: bool = False) -> Bridge:
+    from tasks.app import make_app
+
+    client = redis.Redis.from_url(settings.redis_url)
+    pipeline = build_pipeline(config, settings, client)
+    consumer = Consumer(consumer_config(settings), logger=logging.getLogger("librdkafka"))
+    wait_for_kafka(consumer, settings)
+    publisher = CeleryPublisher(make_app(settings))
+    dead_letters = DeadLetterTopic(Producer(producer_config(settings)), settings.dlq_suffix)
+    bridge = Bridge(consumer, pipeline, publisher, dead_letters, dry_run=dry_run)
+    bridge.subscribe(sorted(pipeline.engine.topics))
+    return bridge

@@ -1,0 +1,3 @@
+from klaxon.cli import main
+
+main()

@@ -1,0 +1,134 @@
+"""The ``klaxon`` command: one entry point for the bridge, workers, Flower and operations."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from klaxon import logs
+from klaxon.settings import Settings
+
+
+def _load_or_exit(path: Path, settings: Settings) -> Any:
+    from klaxon.config import check_config
+
+    config, problems = check_config(path, default_topic=settings.kafka_topic)
+    for problem in problems:
+        if problem.warning:
+            click.echo(f"warning: {problem}", err=True)
+    errors = [p for p in problems if not p.warning]
+    if errors or config is None:
+        for problem in errors:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(f"{len(errors)} error(s) in {path}; nothing started.", err=True)
+        sys.exit(1)
+    return config
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="klaxon")
+def main() -> None:
+    """Klaxon: Kafka events to email, Slack, webhook and SMS notifications."""
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def check(path: Path | None) -> None:
+    """Validate a rules file (default: RULES_CONFIG_PATH); exit 1 listing every error."""
+    from klaxon.config import check_config
+
+    settings = Settings.from_env()
+    path = path or settings.rules_config_path
+    config, problems = check_config(path, default_topic=settings.kafka_topic)
+    errors = [p for p in problems if not p.warning]
+    for problem in problems:
+        click.echo(f"{'warning' if problem.warning else 'error'}: {problem}")
+    if errors or config is None:
+        click.echo(f"{path}: {len(errors)} error(s)")
+        sys.exit(1)
+    enabled = [r for r in config.rules if r.enabled]
+    channels = sorted(name for name, c in config.channels.items() if c.enabled)
+    topics = sorted({r.source for r in enabled})
+    click.echo(
+        f"{path}: OK: {len(config.rules)} rule(s), {len(enabled)} enabled, "
+        f"channels: {', '.join(channels) or 'none'}, topics: {', '.join(topics) or 'none'}"
+    )
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Print what would be sent; enqueue and commit nothing.")
+@click.option("--once", is_flag=True, help="Process one batch, then exit.")
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
+def bridge(dry_run: bool, once: bool, verbose: bool, log_format: str) -> None:
+    """Consume Kafka, evaluate the rules, enqueue one task per (match, channel)."""
+    from ingest.errors import BridgeError
+    from ingest.wiring import build_bridge
+
+    logs.setup(verbose, log_format)
+    settings = Settings.from_env()
+    config = _load_or_exit(settings.rules_config_path, settings)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        click.echo(f"{signal.Signals(signum).name}: finishing the batch in hand", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    def show(notification: Any) -> None:
+        click.echo(
+            f"would send {notification.channel} for rule {notification.rule_id} "
+            f"({notification.source.identity}): {notification.message.strip()}"
+        )
+
+    try:
+        worker = build_bridge(config, settings, dry_run=dry_run)
+    except BridgeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    worker.on_dry_run = show
+    try:
+        worker.run(stop, once=once)
+    finally:
+        worker.close()
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("-Q", "--queues", default=None, help="Comma-separated queues (default: every channel).")
+@click.pass_context
+def worker(ctx: click.Context, queues: str | None) -> None:
+    """Start a Celery worker for notification queues (extra options go to Celery)."""
+    from tasks import app
+    from tasks.app import queue_for
+    from tasks.channels import CHANNELS
+
+    queues = queues or ",".join(queue_for(name) for name in CHANNELS)
+    argv = ["worker", "-Q", queues, "-E", "--loglevel", "INFO", *ctx.args]
+    app.worker_main(argv)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def flower(ctx: click.Context) -> None:
+    """Start Flower on the Celery app, with basic auth from FLOWER_BASIC_AUTH."""
+    import os
+
+    from tasks import app
+
+    argv = ["flower"]
+    auth = os.environ.get("FLOWER_BASIC_AUTH")
+    if auth:
+        argv.append(f"--basic-auth={auth}")
+    app.start([*argv, *ctx.args])
+
+
+from klaxon.dead_cli import dead  # noqa: E402  (subcommand groups live in their own modules)
+
+main.add_command(dead)

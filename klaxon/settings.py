@@ -1,0 +1,63 @@
+"""Process settings read from the environment, named as in the seed's compose file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not a whole number") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Klaxon process reads from its environment, with the seed's defaults."""
+
+    kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_topic: str = "alpr.plates.detected"
+    kafka_group_id: str = "alpr-alert-engine"
+    # A short session makes group joins quick on small brokers; 10 s is librdkafka's
+    # lower comfort bound for production, tests set ~2000.
+    kafka_session_timeout_ms: int = 10000
+    schema_registry_url: str | None = None
+    rules_config_path: Path = PROJECT_ROOT / "config" / "alert_rules.yaml"
+    schemas_dir: Path = PROJECT_ROOT / "schemas"
+    redis_url: str = "redis://localhost:6379/0"
+    metrics_port: int = 8003
+    dlq_suffix: str = ".dlq"
+    extra_kafka: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        # KAFKA_CONSUMER_<NAME> passes librdkafka properties through: KAFKA_CONSUMER_SECURITY_PROTOCOL
+        # becomes security.protocol.
+        extra = {
+            key.removeprefix("KAFKA_CONSUMER_").lower().replace("_", "."): value
+            for key, value in env.items()
+            if key.startswith("KAFKA_CONSUMER_")
+        }
+        return cls(
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or cls.kafka_bootstrap_servers,
+            kafka_topic=env.get("KAFKA_TOPIC") or cls.kafka_topic,
+            kafka_group_id=env.get("KAFKA_GROUP_ID") or cls.kafka_group_id,
+            kafka_session_timeout_ms=_int(env, "KAFKA_SESSION_TIMEOUT_MS", cls.kafka_session_timeout_ms),
+            schema_registry_url=env.get("SCHEMA_REGISTRY_URL") or None,
+            rules_config_path=Path(env.get("RULES_CONFIG_PATH") or cls.rules_config_path),
+            schemas_dir=Path(env.get("KLAXON_SCHEMAS_DIR") or cls.schemas_dir),
+            redis_url=env.get("REDIS_URL") or cls.redis_url,
+            metrics_port=_int(env, "METRICS_PORT", cls.metrics_port),
+            dlq_suffix=env.get("KLAXON_DLQ_SUFFIX") or cls.dlq_suffix,
+            extra_kafka=extra,
+        )

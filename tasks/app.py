@@ -1,0 +1,51 @@
+"""The Celery app: Redis broker and result backend, late acks, one task per channel queue."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from klaxon.settings import Settings
+
+# kombu's Redis transport redelivers a message that a worker has held unacknowledged for
+# longer than this. Retries with a countdown are held that way, so the largest countdown
+# (tasks.retry.MAX_COUNTDOWN_SECONDS) stays well below it. A worker killed with SIGKILL
+# leaves its messages unacknowledged: they come back after this many seconds.
+VISIBILITY_TIMEOUT = int(os.environ.get("KLAXON_VISIBILITY_TIMEOUT", "3600"))
+
+QUEUE_PREFIX = "notify."
+
+
+def queue_for(channel: str) -> str:
+    return f"{QUEUE_PREFIX}{channel}"
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    settings = settings or Settings.from_env()
+    app = Celery("klaxon", broker=settings.redis_url, backend=settings.redis_url)
+    transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # A task is acknowledged after it ran, and handed back if its worker process dies.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # The bridge must not subscribe to results; failures are still stored for Flower.
+        task_ignore_result=True,
+        task_store_errors_even_if_ignored=True,
+        result_expires=7 * 24 * 3600,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        # Flower sees sends only if the publisher emits task-sent events.
+        task_send_sent_event=True,
+        worker_send_task_events=True,
+        task_track_started=True,
+        task_default_queue=queue_for("default"),
+        worker_hijack_root_logger=False,
+        enable_utc=True,
+    )
+    return app

@@ -1,0 +1,142 @@
+"""The delivery tasks, one per channel (``notify.email``, ``notify.slack``, ...).
+
+Retrying lives here and nowhere else: a channel raises ``TransientError`` and Celery's
+``autoretry_for`` retries with the channel's backoff (the seed's 5 s, 10 s, 20 s by default,
+or the receiver's Retry-After when longer). ``PermanentError`` or exhausted retries end in
+a dead letter. The sent-ledger around the send makes a duplicate task a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Retry
+
+from tasks.app import queue_for
+from tasks.channels import CHANNELS, DeliveryError, TransientError
+from tasks.deadletters import DeadLetter, DeadLetterStore
+from tasks.ledger import LEASE_SECONDS, RedisLedger
+from tasks.notification import Notification
+from tasks.retry import RetryPolicy
+from tasks.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+
+class LeaseBusy(Exception):
+    """Another worker is sending this notification id right now."""
+
+
+class NotifyTask(Task):  # type: ignore[misc]
+    """Base of every ``notify.<channel>`` task."""
+
+    autoretry_for = (TransientError, LeaseBusy)
+    # The seed's defaults; per-channel policies replace them in ``retry`` below.
+    max_retries = RetryPolicy().max_retries
+    retry_backoff = RetryPolicy().backoff_seconds
+    retry_jitter = False
+    acks_late = True
+    channel_name: str = ""
+
+    def policy(self) -> RetryPolicy:
+        config, _ = runtime.channel(self.channel_name)
+        return config.retry
+
+    def retry(  # type: ignore[override]
+        self, args: Any = None, kwargs: Any = None, exc: BaseException | None = None,
+        throw: bool = True, eta: Any = None, countdown: float | None = None,
+        max_retries: int | None = None, **options: Any,
+    ) -> Retry:
+        # autoretry_for computes a countdown from the class defaults; the channel's own
+        # policy and the receiver's Retry-After decide instead.
+        if isinstance(exc, LeaseBusy):
+            countdown, max_retries = LEASE_SECONDS / 4, None  # not a failed attempt
+        elif isinstance(exc, DeliveryError):
+            policy = self.policy()
+            countdown = policy.countdown(self.request.retries, exc.retry_after)
+            max_retries = policy.max_retries
+            DeadLetterStore(runtime.redis).note_failure(self.request.id)
+            log.warning(
+                "%s %s attempt %d failed (%s): %s; retrying in %.1fs",
+                self.name, self.request.id, self.request.retries + 1, exc.reason, exc, countdown,
+            )
+        return super().retry(  # type: ignore[no-any-return]
+            args, kwargs, exc, throw, eta, countdown, max_retries, **options
+        )
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """Permanent error or retries exhausted: keep what could not be sent."""
+        if not args or not isinstance(exc, DeliveryError):
+            log.error("%s %s failed unexpectedly: %r", self.name, task_id, exc)
+            return
+        notification = Notification.from_dict(args[0])
+        store = DeadLetterStore(runtime.redis)
+        attempts, first = store.note_failure(task_id)
+        ledger = RedisLedger(runtime.redis, task_id)
+        sent = ledger.sent_recipients()
+        recipients = notification.recipients or _default_recipients(self.channel_name)
+        store.add(
+            DeadLetter(
+                id=task_id,
+                rule_id=notification.rule_id,
+                channel=notification.channel,
+                recipients_left=[r for r in recipients if r not in sent],
+                message=notification.message,
+                error=str(exc),
+                reason=str(exc.reason),
+                attempts=attempts,
+                first_failure_at=first,
+                last_failure_at=time.time(),
+                notification=args[0],
+            )
+        )
+        log.error(
+            "%s %s dead-lettered after %d attempt(s) (%s): %s",
+            self.name, task_id, attempts, exc.reason, exc,
+        )
+
+
+def _default_recipients(channel: str) -> list[str]:
+    _, built = runtime.channel(channel)
+    recipients = getattr(getattr(built, "settings", None), "recipients", None)
+    if recipients is None:
+        recipients = getattr(getattr(built, "settings", None), "to_numbers", None)
+    return list(recipients or [])
+
+
+def deliver(task: NotifyTask, payload: dict[str, Any]) -> str:
+    notification = Notification.from_dict(payload)
+    ledger = RedisLedger(runtime.redis, notification.id)
+    if ledger.is_sent():
+        log.info("%s %s was already sent; skipping the duplicate", task.name, notification.id)
+        return "duplicate"
+    if not ledger.acquire_lease():
+        raise LeaseBusy(notification.id)
+    try:
+        _, channel = runtime.channel(notification.channel)
+        channel.send(notification, ledger)
+        ledger.mark_done()
+    finally:
+        ledger.release_lease()
+    return "sent"
+
+
+def _register(channel: str) -> NotifyTask:
+    from tasks.app_instance import app
+
+    def run(self: NotifyTask, payload: dict[str, Any]) -> str:
+        return deliver(self, payload)
+
+    run.__name__ = f"notify_{channel}"
+    task: NotifyTask = app.task(
+        bind=True, base=NotifyTask, name=queue_for(channel), channel_name=channel
+    )(run)
+    return task
+
+
+TASKS: dict[str, NotifyTask] = {name: _register(name) for name in CHANNELS}

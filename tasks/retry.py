@@ -1,0 +1,62 @@
+"""Retry policy of a channel: the seed's 5 s, 10 s, 20 s by default, overridable per channel.
+
+Retrying lives only in the Celery task (``tasks.notify``); channels never sleep or loop.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from klaxon.mapping import MappingReader
+
+# A retry with a countdown is held unacknowledged by the worker; kombu's Redis transport
+# redelivers anything held longer than the visibility timeout. The largest countdown must
+# stay well below it (see tasks.app.VISIBILITY_TIMEOUT).
+MAX_COUNTDOWN_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 3
+    backoff_seconds: float = 5.0
+    backoff_max_seconds: float = 300.0
+    # Off by default so the seed's 5/10/20 schedule holds exactly; "full" jitter picks a
+    # countdown uniformly in [backoff/2, backoff] so that a burst does not retry in lockstep.
+    jitter: bool = False
+
+    def countdown(self, retries_done: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before attempt ``retries_done + 2`` (the first retry has 0 done)."""
+        delay = min(self.backoff_seconds * (2**retries_done), self.backoff_max_seconds)
+        if self.jitter:
+            delay = random.uniform(delay / 2, delay)  # noqa: S311 - not for security
+        if retry_after is not None:
+            # The receiver said when to come back; never earlier, capped to stay below the
+            # visibility timeout.
+            delay = max(delay, retry_after)
+        return min(delay, MAX_COUNTDOWN_SECONDS)
+
+
+def parse_retry(reader: MappingReader) -> RetryPolicy:
+    """Read a ``retry:`` mapping (max_retries, backoff_seconds, backoff_max_seconds, jitter)."""
+    default = RetryPolicy()
+    policy = RetryPolicy(
+        max_retries=reader.optional("max_retries", int, default.max_retries),
+        backoff_seconds=reader.optional("backoff_seconds", float, default.backoff_seconds),
+        backoff_max_seconds=reader.optional(
+            "backoff_max_seconds", float, default.backoff_max_seconds
+        ),
+        jitter=reader.optional("jitter", bool, default.jitter),
+    )
+    if policy.max_retries < 0:
+        reader.error("max_retries", f"must be 0 or more, got {policy.max_retries}")
+    if policy.backoff_seconds < 0:
+        reader.error("backoff_seconds", f"must be 0 or more, got {policy.backoff_seconds}")
+    if policy.backoff_max_seconds > MAX_COUNTDOWN_SECONDS:
+        reader.error(
+            "backoff_max_seconds",
+            f"must be at most {MAX_COUNTDOWN_SECONDS:g} (below the Redis visibility timeout), "
+            f"got {policy.backoff_max_seconds:g}",
+        )
+    reader.finish()
+    return policy

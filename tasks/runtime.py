@@ -1,0 +1,70 @@
+"""What a worker process needs to send: the channel settings and a Redis client.
+
+Loaded lazily, once per process, from ``RULES_CONFIG_PATH``; a changed file is picked up on
+the next task (the bridge owns validation: a broken file keeps the last good channels).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+
+from klaxon.config import ChannelConfig, load_config
+from klaxon.problems import ConfigInvalid
+from klaxon.settings import Settings
+from tasks.channels import CHANNELS, Channel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Loaded:
+    mtime: float
+    channels: dict[str, ChannelConfig]
+    built: dict[str, Channel]
+
+
+class WorkerRuntime:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self._lock = threading.Lock()
+        self._loaded: _Loaded | None = None
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.settings.redis_url)
+
+    def _load(self) -> _Loaded:
+        path = self.settings.rules_config_path
+        mtime = path.stat().st_mtime
+        loaded = self._loaded
+        if loaded is not None and loaded.mtime == mtime:
+            return loaded
+        try:
+            config = load_config(path, default_topic=self.settings.kafka_topic)
+        except ConfigInvalid as exc:
+            if loaded is None:
+                raise
+            log.error("keeping the last good channel settings: %s", exc)
+            return loaded
+        fresh = _Loaded(mtime, dict(config.channels), {})
+        self._loaded = fresh
+        return fresh
+
+    def channel(self, name: str) -> tuple[ChannelConfig, Channel]:
+        with self._lock:
+            loaded = self._load()
+            config = loaded.channels.get(name)
+            if config is None:
+                raise LookupError(f"channel {name!r} is not configured in {self.settings.rules_config_path}")
+            built = loaded.built.get(name)
+            if built is None:
+                built = loaded.built[name] = CHANNELS[name].build(config.settings)
+            return config, built
+
+
+runtime = WorkerRuntime()
