@@ -65,14 +65,20 @@ def raise_for_delivery(response: requests.Response, target: str, detail: str = "
 
 @contextmanager
 def transport_errors(target: str) -> Iterator[None]:
-    """Turn requests' connection-level failures into typed, secret-free delivery errors."""
+    """Turn requests' connection-level failures into typed, secret-free delivery errors.
+
+    The requests exception is not chained: its text holds the full URL, which can carry a
+    secret (Slack webhook paths, ``?token=``), and Celery logs the whole chain.
+    """
     try:
         yield
     except requests.Timeout as exc:
-        raise TransientError(f"{target} did not answer in time", Reason.TIMEOUT) from exc
+        kind = type(exc).__name__
+        raise TransientError(f"{target} did not answer in time ({kind})", Reason.TIMEOUT) from None
     except requests.ConnectionError as exc:
-        raise TransientError(f"cannot connect to {target}", Reason.CONNECTION) from exc
+        kind = type(exc).__name__
+        raise TransientError(f"cannot connect to {target} ({kind})", Reason.CONNECTION) from None
     except requests.RequestException as exc:
         raise PermanentError(
             f"request to {target} failed: {type(exc).__name__}", Reason.CLIENT_ERROR
-        ) from exc
+        ) from None

@@ -26,15 +26,16 @@ _METHODS = ("POST", "PUT", "PATCH")
 
 @dataclass(frozen=True)
 class WebhookSettings:
-    url: str
+    # The URL and headers can hold secrets (``?token=``, ``Authorization``): kept out of repr.
+    url: str = field(repr=False)
     method: str = "POST"
-    headers: dict[str, str] = field(default_factory=dict)
-    bearer_token: str | None = None
-    basic_auth: tuple[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    bearer_token: str | None = field(default=None, repr=False)
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)
     timeout_seconds: float = 10.0
     verify_tls: bool = True
     ca_file: str | None = None
-    signing_secret: str | None = None
+    signing_secret: str | None = field(default=None, repr=False)
 
 
 def parse_settings(reader: MappingReader) -> WebhookSettings:

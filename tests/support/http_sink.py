@@ -99,7 +99,9 @@ class HttpSink:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _RequestHandler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def url(self, path: str = "/") -> str:

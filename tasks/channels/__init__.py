@@ -1,0 +1,25 @@
+"""The channel registry: one explicit name -> module mapping, nothing discovered by magic."""
+
+from __future__ import annotations
+
+from tasks.channels import email, slack, sms, webhook
+from tasks.channels.base import Channel, ChannelSpec, RecipientLedger
+from tasks.channels.errors import DeliveryError, PermanentError, Reason, TransientError
+
+CHANNELS: dict[str, ChannelSpec] = {
+    "email": email.SPEC,
+    "slack": slack.SPEC,
+    "sms": sms.SPEC,
+    "webhook": webhook.SPEC,
+}
+
+__all__ = [
+    "CHANNELS",
+    "Channel",
+    "ChannelSpec",
+    "DeliveryError",
+    "PermanentError",
+    "Reason",
+    "RecipientLedger",
+    "TransientError",
+]
