@@ -1,0 +1,340 @@
+"""Load and check a Klaxon config file: notifications, rules and sources, all at once.
+
+``check_config`` never raises for a mistake in the file: it returns every problem it
+found (errors and warnings), each naming the file, the rule id and the field. A config
+with any error is not returned: ``load_config`` raises ``ConfigInvalid`` with the list.
+
+The order of work: read the file, parse YAML (rejecting duplicate keys, which YAML would
+silently resolve to the last one), substitute ``${VAR}`` in string values, read each
+channel under ``notifications`` with its registered ``parse_settings``, read ``sources``,
+then compile the rules against the channels that exist.
+
+Unset ``${VAR}``s are warnings, not errors, so that the seed's example loads with its
+secrets unset: one warning per variable in an enabled channel, a rule or a source, and a
+channel's own complaint about such a field (say "password is required") is downgraded to a
+warning too. A disabled channel is still parsed, but only its unknown keys are reported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import yaml
+
+from klaxon.mapping import MappingReader
+from klaxon.problems import ConfigInvalid, ConfigProblem, ProblemSink
+from rules.envsubst import Substitution, Unset, substitute_tree
+from rules.loader import ChannelDirectory, load_rules
+from rules.model import Rule
+from rules.operators import show, unknown_choice
+
+if TYPE_CHECKING:
+    from tasks.channels import ChannelSpec
+    from tasks.retry import RetryPolicy
+
+DEFAULT_TOPIC = "alpr.plates.detected"
+# The field of problems that concern the whole file rather than one key in it.
+WHOLE_FILE = "<file>"
+
+SourceFormat = Literal["auto", "registry", "avro", "json"]
+SOURCE_FORMATS: list[str] = ["auto", "registry", "avro", "json"]
+
+
+# -- the tasks package, imported late ------------------------------------------------------
+#
+# Importing any ``tasks.*`` module runs ``tasks/__init__``, which loads the Celery tasks,
+# whose runtime imports this module: importing ``tasks`` here at the top would make
+# ``import klaxon.config`` fail whenever it comes first.
+
+
+def _channel_specs() -> Mapping[str, ChannelSpec]:
+    from tasks.channels import CHANNELS  # noqa: PLC0415 - see above
+
+    return CHANNELS
+
+
+def _default_retry() -> RetryPolicy:
+    from tasks.retry import RetryPolicy  # noqa: PLC0415 - see above
+
+    return RetryPolicy()
+
+
+def _parse_retry(reader: MappingReader) -> RetryPolicy:
+    from tasks.retry import parse_retry  # noqa: PLC0415 - see above
+
+    return parse_retry(reader)
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """One channel under ``notifications``; ``settings`` is what its spec parsed."""
+
+    name: str
+    enabled: bool = True
+    retry: RetryPolicy = field(default_factory=_default_retry)
+    settings: Any = None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """How to decode one topic: ``auto`` tells Schema Registry framing from JSON by byte 0."""
+
+    topic: str
+    format: SourceFormat = "auto"
+    # A local .avsc, resolved against the config file's directory.
+    schema: Path | None = None
+
+
+@dataclass(frozen=True)
+class KlaxonConfig:
+    path: Path
+    rules: tuple[Rule, ...]
+    channels: dict[str, ChannelConfig]
+    sources: dict[str, SourceConfig]
+    # Warnings found while loading, for the caller to log.
+    warnings: tuple[ConfigProblem, ...] = ()
+
+    def source(self, topic: str) -> SourceConfig:
+        """The decoding settings of ``topic`` (``auto`` when it has none)."""
+        return self.sources.get(topic) or SourceConfig(topic)
+
+
+def load_config(
+    path: Path, env: Mapping[str, str] | None = None, default_topic: str = DEFAULT_TOPIC
+) -> KlaxonConfig:
+    """The config at ``path``; raise ConfigInvalid listing every problem if it has errors."""
+    config, problems = check_config(path, env, default_topic)
+    if config is None:
+        raise ConfigInvalid(problems)
+    return config
+
+
+def check_config(
+    path: Path, env: Mapping[str, str] | None = None, default_topic: str = DEFAULT_TOPIC
+) -> tuple[KlaxonConfig | None, list[ConfigProblem]]:
+    """(the config, or None if it has errors; every problem found, warnings included)."""
+    sink = ProblemSink(str(path))
+    data = _read_yaml(path, sink)
+    if data is None:
+        return None, sink.problems
+    found = Substitution()
+    data = cast(dict[str, Any], substitute_tree(data, os.environ if env is None else env, found))
+    for bad in found.malformed:
+        sink.error(
+            bad.path,
+            f'invalid variable reference "{bad.text}" '
+            "(write ${NAME} or ${NAME:-default}, and $${ for a literal ${)",
+            _rule_id_at(data, bad.path),
+        )
+
+    top = MappingReader(data, "", sink)
+    channels = _load_channels(top.mapping("notifications"), sink, found.unset)
+    sources = _load_sources(top.mapping("sources"), sink, path.parent)
+    rules: tuple[Rule, ...] = ()
+    if top.has("rules"):
+        directory = ChannelDirectory(
+            known={name: spec.has_recipients for name, spec in _channel_specs().items()},
+            configured={name: channel.enabled for name, channel in channels.items()},
+        )
+        rules = load_rules(top.raw("rules"), sink, directory, default_topic)
+    else:
+        top.error("rules", "is required")
+    top.finish()
+
+    for variable in found.unset:
+        if not variable.path.startswith("notifications."):  # those were reported above
+            sink.warn(variable.path, variable.message, _rule_id_at(data, variable.path))
+
+    if sink.errors:
+        return None, sink.problems
+    config = KlaxonConfig(
+        path=path,
+        rules=rules,
+        channels=channels,
+        sources=sources,
+        warnings=tuple(sink.warnings),
+    )
+    return config, sink.problems
+
+
+# -- the file ---------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that records duplicate keys instead of keeping the last one silently."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, yaml.Mark]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                key_node, yaml.ScalarNode
+            ):
+                continue
+            key = str(key_node.value)
+            if key in seen:
+                self.duplicates.append((key, key_node.start_mark))
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path, sink: ProblemSink) -> dict[str, Any] | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        sink.error(WHOLE_FILE, "file not found")
+        return None
+    except UnicodeDecodeError as exc:
+        sink.error(WHOLE_FILE, f"not UTF-8 text: {exc.reason} at byte {exc.start}")
+        return None
+    except OSError as exc:
+        sink.error(WHOLE_FILE, f"cannot read the file: {exc.strerror or exc}")
+        return None
+    loader = _Loader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else WHOLE_FILE
+        context = ""
+        if exc.context:
+            started = exc.context_mark
+            at = (
+                f" that starts at line {started.line + 1}, column {started.column + 1}"
+                if started
+                else ""
+            )
+            context = f" ({exc.context}{at})"
+        sink.error(where, f"invalid YAML: {exc.problem}{context}")
+        return None
+    except yaml.YAMLError as exc:
+        sink.error(WHOLE_FILE, f"invalid YAML: {exc}")
+        return None
+    finally:
+        loader.dispose()
+    for key, mark in loader.duplicates:
+        sink.error(
+            f"line {mark.line + 1}, column {mark.column + 1}",
+            f'duplicate key "{key}" (YAML would silently keep only the last one)',
+        )
+    if data is None:
+        sink.error(WHOLE_FILE, "the file is empty: expected a mapping with notifications and rules")
+        return None
+    if not isinstance(data, dict):
+        sink.error(WHOLE_FILE, f"expected a mapping with notifications and rules, got {show(data)}")
+        return None
+    if loader.duplicates:
+        return None
+    return data
+
+
+# -- notifications ------------------------------------------------------------------------
+
+
+def _load_channels(
+    notifications: Mapping[str, Any], sink: ProblemSink, unset: list[Unset]
+) -> dict[str, ChannelConfig]:
+    """Read each channel; ``unset`` lists the ${VAR}s found without a value."""
+    specs = _channel_specs()
+    channels: dict[str, ChannelConfig] = {}
+    for name, raw in notifications.items():
+        where = f"notifications.{name}"
+        spec = specs.get(name)
+        if spec is None:
+            sink.error(where, unknown_choice("channel", str(name), sorted(specs)))
+            continue
+        settings = {} if raw is None else raw
+        if not isinstance(settings, dict):
+            sink.error(where, f"expected a mapping of {name} settings, got {show(settings)}")
+            continue
+        enabled = settings.get("enabled", True)
+        if not isinstance(enabled, bool):
+            sink.error(f"{where}.enabled", f"expected true or false, got {show(enabled)}")
+            enabled = True
+        unset_fields = set()
+        for variable in unset:
+            if variable.path.startswith(f"{where}."):
+                unset_fields.add(variable.path)
+                if enabled:
+                    sink.warn(variable.path, variable.message)
+        channel_sink = ProblemSink(sink.file)
+        reader = MappingReader(settings, where, channel_sink)
+        reader.has("enabled")
+        retry = _default_retry()
+        retry_data = reader.mapping("retry")
+        if retry_data:
+            retry = _parse_retry(
+                MappingReader(retry_data, reader.field_path("retry"), channel_sink)
+            )
+        parsed = spec.parse_settings(reader)
+        reader.finish()
+        for problem in channel_sink.problems:
+            if enabled and problem.field not in unset_fields:
+                sink.problems.append(problem)
+            elif enabled or problem.message.startswith("unknown key"):
+                # A disabled channel is still read so that a typo in it is caught, but
+                # its missing secrets are expected. In an enabled channel, a problem with
+                # a value whose ${VAR} is unset is explained by the warning about the
+                # variable: the deployment, not the file, has to supply it.
+                sink.warn(problem.field, problem.message)
+        channels[name] = ChannelConfig(name=name, enabled=enabled, retry=retry, settings=parsed)
+    return channels
+
+
+# -- sources ------------------------------------------------------------------------------
+
+
+def _load_sources(
+    sources: Mapping[str, Any], sink: ProblemSink, base: Path
+) -> dict[str, SourceConfig]:
+    result: dict[str, SourceConfig] = {}
+    for topic, raw in sources.items():
+        where = f'sources["{topic}"]'
+        settings = {} if raw is None else raw
+        if not isinstance(settings, dict):
+            sink.error(where, f"expected a mapping with format and schema, got {show(settings)}")
+            continue
+        reader = MappingReader(settings, where, sink)
+        kind = reader.optional("format", str, "auto")
+        if kind not in SOURCE_FORMATS:
+            reader.error("format", unknown_choice("format", kind, SOURCE_FORMATS))
+        schema_text = reader.optional("schema", str, "")
+        schema: Path | None = None
+        if schema_text:
+            schema = Path(schema_text)
+            if not schema.is_absolute():
+                schema = base / schema
+            if not schema.is_file():
+                reader.error("schema", f"file not found: {schema}")
+            if kind == "json":
+                reader.warn("schema", 'is not used with format "json"')
+        elif kind == "avro":
+            reader.error("schema", 'is required with format "avro" (the path of a local .avsc)')
+        reader.finish()
+        result[str(topic)] = SourceConfig(
+            topic=str(topic), format=cast(SourceFormat, kind), schema=schema
+        )
+    return result
+
+
+# -- environment variables ----------------------------------------------------------------
+
+
+def _rule_id_at(data: Mapping[str, Any], path: str) -> str | None:
+    """The id of the rule that ``path`` (``rules[3].name``) is inside, if any."""
+    if not path.startswith("rules["):
+        return None
+    index_text = path[len("rules[") :].split("]", 1)[0]
+    rules = data.get("rules")
+    if not index_text.isdigit() or not isinstance(rules, list) or int(index_text) >= len(rules):
+        return None
+    rule = rules[int(index_text)]
+    rule_id = rule.get("id") if isinstance(rule, dict) else None
+    return rule_id if isinstance(rule_id, str) and rule_id else None

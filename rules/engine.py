@@ -1,0 +1,111 @@
+"""Match events against compiled rules: the bridge's hot path.
+
+Rules are grouped by source topic. Within a topic, a rule with an ``equals`` or an
+all-string ``in_list`` condition is filed in a dict under each value that condition
+accepts, so 100 watchlist rules on ``plate.normalized_text`` cost one getter call and one
+dict lookup per event, not 100 predicate calls. Other rules are grouped by the field of
+their first condition: that field is read once per event for the group, then each rule's
+check runs on the value. Matches come back in config order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from operator import attrgetter
+
+from rules.model import Rule, all_of
+from rules.operators import Condition, Predicate
+from rules.paths import Getter
+
+_ORDER = attrgetter("index")
+
+# (rule, the rule's other conditions or None): the dict lookup did the indexed check.
+_Indexed = tuple[Rule, Predicate | None]
+# (rule, check of the field value its group read, the rule's other conditions or None)
+_Scanned = tuple[Rule, Predicate, Predicate | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _TopicPlan:
+    rules: tuple[Rule, ...]
+    # One (getter, value -> entries) per indexed field path.
+    indexes: tuple[tuple[Getter, dict[str, tuple[_Indexed, ...]]], ...]
+    # One (getter, entries) per field path that other rules test first.
+    scans: tuple[tuple[Getter, tuple[_Scanned, ...]], ...]
+    # Matches from several groups can come out of config order and need a sort.
+    mixed: bool
+
+
+def _rest(rule: Rule, used: Condition) -> Predicate | None:
+    others = tuple(c.test for c in rule.conditions if c is not used)
+    return all_of(others) if others else None
+
+
+def _plan(rules: list[Rule]) -> _TopicPlan:
+    tables: dict[str, tuple[Getter, dict[str, list[_Indexed]]]] = {}
+    scans: dict[str, tuple[Getter, list[_Scanned]]] = {}
+    for rule in rules:
+        key = next((c for c in rule.conditions if c.index_values is not None), None)
+        if key is not None and key.index_values is not None:
+            _, table = tables.setdefault(key.field, (key.getter, {}))
+            entry = (rule, _rest(rule, key))
+            for value in key.index_values:
+                table.setdefault(value, []).append(entry)
+        else:
+            first = rule.conditions[0]
+            _, entries = scans.setdefault(first.field, (first.getter, []))
+            entries.append((rule, first.check, _rest(rule, first)))
+    indexes = tuple(
+        (getter, {value: tuple(entries) for value, entries in table.items()})
+        for getter, table in tables.values()
+    )
+    return _TopicPlan(
+        rules=tuple(rules),
+        indexes=indexes,
+        scans=tuple((getter, tuple(entries)) for getter, entries in scans.values()),
+        mixed=len(tables) + len(scans) > 1,
+    )
+
+
+class RuleEngine:
+    """Evaluates events from a topic against the enabled rules for that topic."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        by_topic: dict[str, list[Rule]] = {}
+        for rule in rules:
+            if rule.enabled:
+                by_topic.setdefault(rule.source, []).append(rule)
+        self._plans = {topic: _plan(topic_rules) for topic, topic_rules in by_topic.items()}
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """The topics that at least one enabled rule reads."""
+        return frozenset(self._plans)
+
+    def rules_for(self, topic: str) -> tuple[Rule, ...]:
+        plan = self._plans.get(topic)
+        return plan.rules if plan is not None else ()
+
+    def evaluate(self, topic: str, event: object) -> list[Rule]:
+        """The enabled rules of ``topic`` that ``event`` matches, in config order."""
+        plan = self._plans.get(topic)
+        if plan is None:
+            return []
+        matched: list[Rule] = []
+        for get, table in plan.indexes:
+            value = get(event)
+            if isinstance(value, str):
+                candidates = table.get(value)
+                if candidates is not None:
+                    for rule, rest in candidates:
+                        if rest is None or rest(event):
+                            matched.append(rule)
+        for get, scanned in plan.scans:
+            value = get(event)
+            for rule, check, rest in scanned:
+                if check(value) and (rest is None or rest(event)):
+                    matched.append(rule)
+        if plan.mixed and len(matched) > 1:
+            matched.sort(key=_ORDER)
+        return matched
