@@ -17,11 +17,13 @@ import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from kombu.exceptions import OperationalError
 
+from alerts.events_topic import AlertEventTopic
+from alerts.store import AlertStore
 from ingest.dlq import DeadLetterTopic
 from ingest.errors import DependencyDown
 from ingest.faults import crash_point
 from ingest.messages import KafkaMessage
-from ingest.pipeline import Pipeline
+from ingest.pipeline import Outcome, Pipeline
 from ingest.publisher import Publisher
 from klaxon import metrics
 from tasks.notification import Notification
@@ -52,6 +54,8 @@ class Bridge:
         pipeline: Pipeline,
         publisher: Publisher,
         dead_letters: DeadLetterTopic,
+        alert_store: AlertStore,
+        alert_topic: AlertEventTopic,
         batch_size: int = 500,
         dry_run: bool = False,
         on_dry_run: Callable[[Notification], None] | None = None,
@@ -60,6 +64,8 @@ class Bridge:
         self.pipeline = pipeline
         self.publisher = publisher
         self.dead_letters = dead_letters
+        self.alert_store = alert_store
+        self.alert_topic = alert_topic
         self.batch_size = batch_size
         self.dry_run = dry_run
         self.on_dry_run = on_dry_run or (lambda n: None)
@@ -80,13 +86,29 @@ class Bridge:
 
     def subscribe(self, topics: Sequence[str]) -> None:
         self.consumer.subscribe(
-            list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke,
+            list(topics),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
         )
 
-    def run(self, stop: threading.Event, once: bool = False) -> None:
+    def replace_pipeline(self, pipeline: Pipeline) -> None:
+        """Run new rules from the next batch on; subscribe again if their topics changed."""
+        old_topics = self.pipeline.engine.topics
+        self.pipeline = pipeline
+        if pipeline.engine.topics != old_topics:
+            self.subscribe(sorted(pipeline.engine.topics))
+
+    def run(
+        self,
+        stop: threading.Event,
+        once: bool = False,
+        between_batches: Callable[[], object] | None = None,
+    ) -> None:
         """Consume until ``stop`` is set (finishing the batch in hand), or after one batch."""
         while not stop.is_set():
+            if between_batches is not None:
+                between_batches()
             messages = self.consumer.consume(self.batch_size, timeout=0.5)
             batch = [m for m in messages if not self._is_error(m)]
             if batch:
@@ -109,7 +131,9 @@ class Bridge:
         delay = 0.5
         while True:
             try:
-                notifications, rejected_count = self._process(batch)
+                outcome = self.pipeline.process(batch, dry_run=self.dry_run)
+                if not self.dry_run:
+                    self._store(outcome)
                 break
             except RETRYABLE as exc:
                 if stop.is_set():
@@ -120,37 +144,35 @@ class Bridge:
                 stop.wait(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
         self.stats.batches += 1
-        self.stats.events += len(batch) - rejected_count
-        self.stats.rejected += rejected_count
+        self.stats.events += outcome.events
+        self.stats.rejected += len(outcome.rejected)
+        self.stats.matches += outcome.matches
         if self.dry_run:
-            for notification in notifications:
+            for notification in outcome.notifications:
                 self.on_dry_run(notification)
             return True
+        self.stats.enqueued += len(outcome.notifications)
         crash_point("crash_before_commit")
         self._commit(batch)
         return True
 
-    def _process(self, batch: Sequence[KafkaMessage]) -> tuple[list[Notification], int]:
-        decoded, rejected = self.pipeline.decode(batch)
-        matches = self.pipeline.evaluate(decoded)
-        self.stats.matches += len(matches)
-        if self.dry_run:
-            return self.pipeline.notifications(matches), len(rejected)
-        admitted = self.pipeline.admit(matches)
-        notifications = self.pipeline.notifications(admitted)
+    def _store(self, outcome: Outcome) -> None:
+        """Everything the batch produced, stored before its offsets may be committed."""
         started = time.perf_counter()
-        self.publisher.publish(notifications)
+        self.publisher.publish(outcome.notifications)
         metrics.enqueue_latency.observe(time.perf_counter() - started)
-        for notification in notifications:
+        for notification in outcome.notifications:
             metrics.notifications_enqueued.labels(notification.channel).inc()
-        for match in admitted:
-            metrics.alerts_triggered.labels(match.rule.id).inc()
-        self.stats.enqueued += len(notifications)
-        for item in rejected:
+        for rule_id in outcome.triggered:
+            metrics.alerts_triggered.labels(rule_id).inc()
+        if outcome.alert_events:
+            self.alert_store.save([event for event, _ in outcome.alert_events])
+            self.alert_topic.publish(outcome.alert_events)
+            self.alert_topic.flush()
+        for item in outcome.rejected:
             self.dead_letters.send(item.message, item.reason)
-        if rejected:
+        if outcome.rejected:
             self.dead_letters.flush()
-        return notifications, len(rejected)
 
     def _commit(self, batch: Sequence[KafkaMessage]) -> None:
         next_offsets: dict[tuple[str, int], int] = {}
@@ -163,7 +185,9 @@ class Bridge:
         except KafkaException as exc:
             # Partitions moved to another member while we worked (or the group timed us
             # out): the new owner replays from the last commit, and replays are harmless.
-            log.warning("commit of %d partition(s) failed, they will be replayed: %s", len(offsets), exc)
+            log.warning(
+                "commit of %d partition(s) failed, they will be replayed: %s", len(offsets), exc
+            )
 
     def close(self) -> None:
         self.consumer.close()

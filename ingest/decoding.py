@@ -39,7 +39,9 @@ class Decoder:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r} for topic {topic}")
         if fmt == "registry" and registry is None:
-            raise ValueError(f"topic {topic} uses registry framing but SCHEMA_REGISTRY_URL is not set")
+            raise ValueError(
+                f"topic {topic} uses registry framing but SCHEMA_REGISTRY_URL is not set"
+            )
         if fmt == "avro" and local_schema is None:
             raise ValueError(f"topic {topic} uses schemaless Avro but has no local schema")
         self.topic = topic
@@ -73,7 +75,9 @@ class Decoder:
 
     def _registry(self, value: bytes) -> dict[str, Any]:
         if len(value) < 6 or value[0] != MAGIC_BYTE:
-            raise DecodeError(f"not Confluent wire format: first byte {value[0]}, length {len(value)}")
+            raise DecodeError(
+                f"not Confluent wire format: first byte {value[0]}, length {len(value)}"
+            )
         assert self.registry is not None
         schema_id = int.from_bytes(value[1:5], "big")
         return self._avro(value[5:], self.registry.schema(schema_id), f"schema id {schema_id}")
@@ -83,8 +87,10 @@ class Decoder:
         buffer = io.BytesIO(payload)
         try:
             record = fastavro.schemaless_reader(buffer, schema, None)
-        except Exception as exc:  # noqa: BLE001 - fastavro raises anything on garbage input
-            raise DecodeError(f"Avro decode with {label} failed: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            raise DecodeError(
+                f"Avro decode with {label} failed: {type(exc).__name__}: {exc}"
+            ) from exc
         if buffer.tell() != len(payload):
             raise DecodeError(
                 f"Avro decode with {label} left {len(payload) - buffer.tell()} byte(s) unread"

@@ -19,7 +19,9 @@ class DeadLetterTopic:
 
     def send(self, message: KafkaMessage, error: str) -> None:
         topic = message.topic() or "unknown"
-        headers = list(message.headers() or []) + [
+        original = message.headers() or []
+        headers: list[tuple[str, str | bytes | None]] = [
+            *(original.items() if isinstance(original, dict) else original),
             ("klaxon.original.topic", topic.encode()),
             ("klaxon.original.partition", str(message.partition()).encode()),
             ("klaxon.original.offset", str(message.offset()).encode()),

@@ -1,4 +1,4 @@
-"""Events to bytes, the inverse of ``ingest.decoding``: for ``klaxon produce``, tests and benches."""
+"""Events to bytes, the inverse of ``ingest.decoding``: for ``klaxon produce``, tests, benches."""
 
 from __future__ import annotations
 

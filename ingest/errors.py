@@ -1,8 +1,8 @@
 """Errors of the bridge.
 
-    BridgeError
-     ├── DecodeError        this message is bad: dead-letter it and move on (invariant 4)
-     └── DependencyDown     Redis or the Schema Registry is unreachable: retry, never skip
+BridgeError
+ ├── DecodeError        this message is bad: dead-letter it and move on (invariant 4)
+ └── DependencyDown     Redis or the Schema Registry is unreachable: retry, never skip
 """
 
 from __future__ import annotations

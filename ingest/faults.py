@@ -13,5 +13,5 @@ FAULT = os.environ.get("KLAXON_FAULT", "")
 
 
 def crash_point(name: str) -> None:
-    if FAULT == name:
+    if name == FAULT:
         os.kill(os.getpid(), signal.SIGKILL)

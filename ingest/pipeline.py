@@ -11,19 +11,20 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from alerts.store import AlertEvent
+from ingest.compose import compose
 from ingest.cooldown import CooldownRequest, Cooldowns
 from ingest.decoding import Decoder
 from ingest.errors import DecodeError
-from ingest.jsonsafe import jsonable
 from ingest.messages import KafkaMessage, where
+from ingest.stateful import StatefulStage
 from klaxon import metrics
 from rules.engine import RuleEngine
 from rules.model import Rule
-from tasks.channels import CHANNELS
-from tasks.notification import Notification, Source, notification_id
+from tasks.notification import Notification, Source
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +48,64 @@ class Match:
     rule: Rule
 
 
+@dataclass
+class Outcome:
+    """What one batch produced: everything the bridge must store before it commits."""
+
+    notifications: list[Notification] = field(default_factory=list)
+    alert_events: list[tuple[AlertEvent, str]] = field(default_factory=list)  # (event, transition)
+    rejected: list[Rejected] = field(default_factory=list)
+    events: int = 0
+    matches: int = 0
+    triggered: list[str] = field(default_factory=list)  # rule ids, counted once stored
+
+
 class Pipeline:
     def __init__(
         self,
         engine: RuleEngine,
         decoders: Mapping[str, Decoder],
         cooldowns: Cooldowns,
+        stateful: StatefulStage,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
         self.decoders = decoders
         self.cooldowns = cooldowns
+        self.stateful = stateful
         self.clock = clock
+
+    def process(self, batch: Sequence[KafkaMessage], dry_run: bool = False) -> Outcome:
+        """Decode, evaluate, and (unless dry-run) apply cooldowns and lifecycle state.
+
+        Touches Redis state idempotently: running it twice for the same batch (after a
+        failed enqueue, or a crash before commit) yields the same notifications and ids.
+        """
+        decoded, rejected = self.decode(batch)
+        matches = self.evaluate(decoded)
+        outcome = Outcome(rejected=rejected, events=len(decoded), matches=len(matches))
+        if dry_run:
+            outcome.notifications = self.notifications(matches)
+            return outcome
+        admitted = self.admit(matches)
+        now = self._now()
+        changes = self.stateful.changes(decoded)
+        outcome.triggered = [m.rule.id for m in admitted] + [
+            c.rule.id for c in changes if c.transition.kind == "trigger"
+        ]
+        outcome.notifications = [
+            *self.notifications(admitted),
+            *self.stateful.notifications(changes, now),
+        ]
+        outcome.alert_events = [
+            (change.alert_event(), change.transition.kind)
+            for change in changes
+            if change.transition.kind != "reminder"
+        ]
+        return outcome
+
+    def _now(self) -> str:
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat()
 
     def decode(self, messages: Sequence[KafkaMessage]) -> tuple[list[Decoded], list[Rejected]]:
         decoded: list[Decoded] = []
@@ -124,7 +171,7 @@ class Pipeline:
         return admitted
 
     def notifications(self, matches: Sequence[Match]) -> list[Notification]:
-        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat()
+        now = self._now()
         built: list[Notification] = []
         for match in matches:
             built.extend(self._build(match, now))
@@ -132,32 +179,4 @@ class Pipeline:
 
     def _build(self, match: Match, matched_at: str) -> list[Notification]:
         rule, decoded = match.rule, match.decoded
-        message = rule.render_message(decoded.event)
-        subject = rule.render_subject(decoded.event)
-        event = jsonable(decoded.event)
-        source = decoded.source
-        result = []
-        for channel in rule.channels:
-            spec = CHANNELS[channel]
-            variants = {
-                name: rule.render_message(decoded.event, escape)
-                for name, escape in spec.variants.items()
-            }
-            recipients = rule.recipients.get(channel)
-            result.append(
-                Notification(
-                    id=notification_id(source.topic, source.partition, source.offset, rule.id, channel),
-                    channel=channel,
-                    rule_id=rule.id,
-                    rule_name=rule.name,
-                    priority=rule.priority,
-                    message=message,
-                    subject=subject,
-                    event=event,
-                    matched_at=matched_at,
-                    source=source,
-                    recipients=list(recipients) if recipients else None,
-                    variants=variants,
-                )
-            )
-        return result
+        return compose(rule, rule.message_template, decoded.event, decoded.source, matched_at)

@@ -44,14 +44,17 @@ class SchemaRegistry:
         if response.status_code == 404:
             raise DecodeError(f"schema id {schema_id} is not in the Schema Registry at {self.url}")
         if response.status_code != 200:
+            status = response.status_code
             raise DependencyDown(
-                f"Schema Registry at {self.url} answered {response.status_code} for schema {schema_id}"
+                f"Schema Registry at {self.url} answered {status} for schema {schema_id}"
             )
         try:
             schema_text = response.json()["schema"]
             return fastavro.parse_schema(json.loads(schema_text))
         except (ValueError, KeyError, TypeError, fastavro.schema.SchemaParseException) as exc:
-            raise DecodeError(f"schema id {schema_id} from the registry is not usable Avro: {exc}") from exc
+            raise DecodeError(
+                f"schema id {schema_id} from the registry is not usable Avro: {exc}"
+            ) from exc
 
     def register(self, subject: str, schema: dict[str, Any]) -> int:
         """Register ``schema`` under ``subject`` (idempotent) and return its id."""

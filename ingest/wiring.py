@@ -9,6 +9,9 @@ from typing import Any
 import redis
 from confluent_kafka import Consumer, KafkaException, Producer
 
+from alerts.events_topic import AlertEventTopic
+from alerts.lifecycle import Lifecycle
+from alerts.store import AlertStore
 from ingest.bridge import Bridge
 from ingest.cooldown import Cooldowns
 from ingest.decoding import Decoder, load_schema
@@ -17,9 +20,11 @@ from ingest.errors import BridgeError
 from ingest.pipeline import Pipeline
 from ingest.publisher import CeleryPublisher
 from ingest.registry import SchemaRegistry
+from ingest.stateful import StatefulStage
 from klaxon.config import KlaxonConfig
 from klaxon.settings import Settings
 from rules.engine import RuleEngine
+from tasks.app import make_app
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +73,12 @@ def local_schema_path(topic: str, settings: Settings, configured: Path | None) -
     return settings.schemas_dir / name if name else None
 
 
-def build_decoders(config: KlaxonConfig, settings: Settings, topics: set[str]) -> dict[str, Decoder]:
-    registry = SchemaRegistry(settings.schema_registry_url) if settings.schema_registry_url else None
+def build_decoders(
+    config: KlaxonConfig, settings: Settings, topics: set[str]
+) -> dict[str, Decoder]:
+    registry = (
+        SchemaRegistry(settings.schema_registry_url) if settings.schema_registry_url else None
+    )
     decoders: dict[str, Decoder] = {}
     for topic in sorted(topics):
         source = config.sources.get(topic)
@@ -96,18 +105,32 @@ def wait_for_kafka(consumer: Consumer, settings: Settings, timeout: float = 10.0
 def build_pipeline(config: KlaxonConfig, settings: Settings, client: redis.Redis) -> Pipeline:
     engine = RuleEngine(config.rules)
     decoders = build_decoders(config, settings, set(engine.topics))
-    return Pipeline(engine, decoders, Cooldowns(client))
+    stateful = StatefulStage(engine.stateful, Lifecycle(client))
+    return Pipeline(engine, decoders, Cooldowns(client), stateful)
 
 
 def build_bridge(config: KlaxonConfig, settings: Settings, dry_run: bool = False) -> Bridge:
-    from tasks.app import make_app
-
     client = redis.Redis.from_url(settings.redis_url)
     pipeline = build_pipeline(config, settings, client)
     consumer = Consumer(consumer_config(settings), logger=logging.getLogger("librdkafka"))
     wait_for_kafka(consumer, settings)
     publisher = CeleryPublisher(make_app(settings))
-    dead_letters = DeadLetterTopic(Producer(producer_config(settings)), settings.dlq_suffix)
-    bridge = Bridge(consumer, pipeline, publisher, dead_letters, dry_run=dry_run)
+    producer = Producer(producer_config(settings))
+    dead_letters = DeadLetterTopic(producer, settings.dlq_suffix)
+    registry = (
+        SchemaRegistry(settings.schema_registry_url) if settings.schema_registry_url else None
+    )
+    alert_topic = AlertEventTopic(
+        producer, settings.schemas_dir, settings.alert_events_topic, registry
+    )
+    bridge = Bridge(
+        consumer,
+        pipeline,
+        publisher,
+        dead_letters,
+        AlertStore(client),
+        alert_topic,
+        dry_run=dry_run,
+    )
     bridge.subscribe(sorted(pipeline.engine.topics))
     return bridge

@@ -61,17 +61,33 @@ def check(path: Path | None) -> None:
 
 
 @main.command()
-@click.option("--dry-run", is_flag=True, help="Print what would be sent; enqueue and commit nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print what would be sent; enqueue and commit nothing."
+)
 @click.option("--once", is_flag=True, help="Process one batch, then exit.")
+@click.option(
+    "--config-check",
+    is_flag=True,
+    help="Validate the rules; check Kafka, topics, Redis and the registry; exit.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
-def bridge(dry_run: bool, once: bool, verbose: bool, log_format: str) -> None:
+def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_format: str) -> None:
     """Consume Kafka, evaluate the rules, enqueue one task per (match, channel)."""
     from ingest.errors import BridgeError
     from ingest.wiring import build_bridge
 
     logs.setup(verbose, log_format)
     settings = Settings.from_env()
+    if config_check:
+        from ingest.preflight import preflight
+
+        checks = preflight(settings)
+        for check in checks:
+            click.echo(str(check))
+        failed = [c for c in checks if not c.ok]
+        click.echo("configuration check " + ("failed" if failed else "passed"))
+        sys.exit(1 if failed else 0)
     config = _load_or_exit(settings.rules_config_path, settings)
     stop = threading.Event()
 
@@ -101,7 +117,9 @@ def bridge(dry_run: bool, once: bool, verbose: bool, log_format: str) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("-Q", "--queues", default=None, help="Comma-separated queues (default: every channel).")
+@click.option(
+    "-Q", "--queues", default=None, help="Comma-separated queues (default: every channel)."
+)
 @click.pass_context
 def worker(ctx: click.Context, queues: str | None) -> None:
     """Start a Celery worker for notification queues (extra options go to Celery)."""
@@ -109,9 +127,29 @@ def worker(ctx: click.Context, queues: str | None) -> None:
     from tasks.app import queue_for
     from tasks.channels import CHANNELS
 
-    queues = queues or ",".join(queue_for(name) for name in CHANNELS)
+    queues = queues or ",".join([*(queue_for(name) for name in CHANNELS), "klaxon.sweep"])
     argv = ["worker", "-Q", queues, "-E", "--loglevel", "INFO", *ctx.args]
     app.worker_main(argv)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--interval",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds between no-data sweeps.",
+)
+@click.pass_context
+def beat(ctx: click.Context, interval: float) -> None:
+    """Start Celery beat: it schedules the no-data sweep every --interval seconds."""
+    if interval <= 0:
+        raise click.BadParameter("must be positive", param_hint="--interval")
+    from tasks import app
+    from tasks.app import sweep_schedule
+
+    app.conf.beat_schedule = sweep_schedule(interval)
+    app.start(["beat", "--loglevel", "INFO", *ctx.args])
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -129,6 +167,9 @@ def flower(ctx: click.Context) -> None:
     app.start([*argv, *ctx.args])
 
 
-from klaxon.dead_cli import dead  # noqa: E402  (subcommand groups live in their own modules)
+# Subcommand groups live in their own modules.
+from klaxon.alerts_cli import alerts  # noqa: E402
+from klaxon.dead_cli import dead  # noqa: E402
 
+main.add_command(alerts)
 main.add_command(dead)

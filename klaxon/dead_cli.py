@@ -57,10 +57,12 @@ def list_(channel: str | None, rule_id: str | None, as_json: bool) -> None:
         click.echo("no dead letters")
         return
     rows = [
-        (l.id, l.channel, l.rule_id, l.reason, l.attempts, when(l.last_failure_at), l.error)
-        for l in letters
+        (d.id, d.channel, d.rule_id, d.reason, d.attempts, when(d.last_failure_at), d.error)
+        for d in letters
     ]
-    click.echo(table(["id", "channel", "rule", "reason", "attempts", "last failure", "error"], rows))
+    click.echo(
+        table(["id", "channel", "rule", "reason", "attempts", "last failure", "error"], rows)
+    )
 
 
 @dead.command()
@@ -90,7 +92,7 @@ def requeue_cmd(letter_id: str | None, everything: bool, channel: str | None) ->
             sys.exit(1)
         letters = [letter]
     else:
-        letters = [l for l in store if channel is None or l.channel == channel]
+        letters = [d for d in store if channel is None or d.channel == channel]
     for letter in letters:
         requeue(store, letter)
     click.echo(f"requeued {len(letters)} notification(s)")

@@ -99,8 +99,7 @@ class MappingReader:
         return self.optional(key, expected, default)
 
     def mapping(self, key: str) -> Mapping[str, Any]:
-        value = self.optional(key, dict, {})
-        return value
+        return self.optional(key, dict, {})
 
     def finish(self) -> None:
         for key in self.data:

@@ -36,28 +36,35 @@ class Settings:
     redis_url: str = "redis://localhost:6379/0"
     metrics_port: int = 8003
     dlq_suffix: str = ".dlq"
+    alert_events_topic: str = "klaxon.alert-events"
+    readings_topic: str = "devices.readings"
     extra_kafka: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        # KAFKA_CONSUMER_<NAME> passes librdkafka properties through: KAFKA_CONSUMER_SECURITY_PROTOCOL
-        # becomes security.protocol.
+        # KAFKA_CONSUMER_<NAME> passes librdkafka properties through:
+        # KAFKA_CONSUMER_SECURITY_PROTOCOL becomes security.protocol.
         extra = {
             key.removeprefix("KAFKA_CONSUMER_").lower().replace("_", "."): value
             for key, value in env.items()
             if key.startswith("KAFKA_CONSUMER_")
         }
         return cls(
-            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or cls.kafka_bootstrap_servers,
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS")
+            or cls.kafka_bootstrap_servers,
             kafka_topic=env.get("KAFKA_TOPIC") or cls.kafka_topic,
             kafka_group_id=env.get("KAFKA_GROUP_ID") or cls.kafka_group_id,
-            kafka_session_timeout_ms=_int(env, "KAFKA_SESSION_TIMEOUT_MS", cls.kafka_session_timeout_ms),
+            kafka_session_timeout_ms=_int(
+                env, "KAFKA_SESSION_TIMEOUT_MS", cls.kafka_session_timeout_ms
+            ),
             schema_registry_url=env.get("SCHEMA_REGISTRY_URL") or None,
             rules_config_path=Path(env.get("RULES_CONFIG_PATH") or cls.rules_config_path),
             schemas_dir=Path(env.get("KLAXON_SCHEMAS_DIR") or cls.schemas_dir),
             redis_url=env.get("REDIS_URL") or cls.redis_url,
             metrics_port=_int(env, "METRICS_PORT", cls.metrics_port),
             dlq_suffix=env.get("KLAXON_DLQ_SUFFIX") or cls.dlq_suffix,
+            alert_events_topic=env.get("KLAXON_ALERT_EVENTS_TOPIC") or cls.alert_events_topic,
+            readings_topic=env.get("KLAXON_READINGS_TOPIC") or cls.readings_topic,
             extra_kafka=extra,
         )

@@ -14,6 +14,9 @@ from klaxon.settings import Settings
 # leaves its messages unacknowledged: they come back after this many seconds.
 VISIBILITY_TIMEOUT = int(os.environ.get("KLAXON_VISIBILITY_TIMEOUT", "3600"))
 
+# Seconds between no-data sweeps; ``klaxon beat --interval`` overrides it (the seed's flag).
+SWEEP_INTERVAL = float(os.environ.get("KLAXON_SWEEP_INTERVAL", "30"))
+
 QUEUE_PREFIX = "notify."
 
 
@@ -23,7 +26,14 @@ def queue_for(channel: str) -> str:
 
 def make_app(settings: Settings | None = None) -> Celery:
     settings = settings or Settings.from_env()
-    app = Celery("klaxon", broker=settings.redis_url, backend=settings.redis_url)
+    # Workers import the task module through ``include``; publishers never need it, which
+    # keeps ``import tasks`` light and free of import cycles with the config loader.
+    app = Celery(
+        "klaxon",
+        broker=settings.redis_url,
+        backend=settings.redis_url,
+        include=["tasks.notify", "tasks.sweep"],
+    )
     transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
     app.conf.update(
         task_serializer="json",
@@ -47,5 +57,19 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_default_queue=queue_for("default"),
         worker_hijack_root_logger=False,
         enable_utc=True,
+        task_routes={"klaxon.sweep_no_data": {"queue": "klaxon.sweep"}},
+        beat_schedule=sweep_schedule(SWEEP_INTERVAL),
     )
     return app
+
+
+def sweep_schedule(interval: float) -> dict[str, dict[str, object]]:
+    """Celery beat's schedule: the no-data sweep every ``interval`` seconds."""
+    return {
+        "no-data-sweep": {
+            "task": "klaxon.sweep_no_data",
+            "schedule": interval,
+            # A sweep not started within one interval is superseded by the next one.
+            "options": {"queue": "klaxon.sweep", "expires": interval},
+        }
+    }

@@ -67,7 +67,7 @@ class DeadLetterStore:
 
     def get(self, notification_id: str) -> DeadLetter | None:
         raw = self.client.hget(RECORDS_KEY, notification_id)
-        return DeadLetter.from_json(raw) if raw else None  # type: ignore[arg-type]
+        return DeadLetter.from_json(raw) if raw else None
 
     def __iter__(self) -> Iterator[DeadLetter]:
         for letter_id in self.client.zrange(INDEX_KEY, 0, -1):  # oldest first
@@ -87,4 +87,4 @@ class DeadLetterStore:
         return [m.decode() for m in self.client.zrangebyscore(INDEX_KEY, "-inf", cutoff)]  # type: ignore[union-attr]
 
     def count(self) -> int:
-        return int(self.client.zcard(INDEX_KEY))  # type: ignore[arg-type]
+        return int(self.client.zcard(INDEX_KEY))

@@ -16,6 +16,7 @@ from celery import Task
 from celery.exceptions import Retry
 
 from tasks.app import queue_for
+from tasks.app_instance import app
 from tasks.channels import CHANNELS, DeliveryError, TransientError
 from tasks.deadletters import DeadLetter, DeadLetterStore
 from tasks.ledger import LEASE_SECONDS, RedisLedger
@@ -45,10 +46,16 @@ class NotifyTask(Task):  # type: ignore[misc]
         config, _ = runtime.channel(self.channel_name)
         return config.retry
 
-    def retry(  # type: ignore[override]
-        self, args: Any = None, kwargs: Any = None, exc: BaseException | None = None,
-        throw: bool = True, eta: Any = None, countdown: float | None = None,
-        max_retries: int | None = None, **options: Any,
+    def retry(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: Any = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
     ) -> Retry:
         # autoretry_for computes a countdown from the class defaults; the channel's own
         # policy and the receiver's Retry-After decide instead.
@@ -58,12 +65,20 @@ class NotifyTask(Task):  # type: ignore[misc]
             policy = self.policy()
             countdown = policy.countdown(self.request.retries, exc.retry_after)
             max_retries = policy.max_retries
-            DeadLetterStore(runtime.redis).note_failure(self.request.id)
-            log.warning(
-                "%s %s attempt %d failed (%s): %s; retrying in %.1fs",
-                self.name, self.request.id, self.request.retries + 1, exc.reason, exc, countdown,
-            )
-        return super().retry(  # type: ignore[no-any-return]
+            # Out of retries, super().retry re-raises ``exc`` and on_failure counts this
+            # attempt as it writes the dead letter: counting it here too would add one.
+            if self.request.retries < max_retries:
+                DeadLetterStore(runtime.redis).note_failure(self.request.id)
+                log.warning(
+                    "%s %s attempt %d failed (%s): %s; retrying in %.1fs",
+                    self.name,
+                    self.request.id,
+                    self.request.retries + 1,
+                    exc.reason,
+                    exc,
+                    countdown,
+                )
+        return super().retry(
             args, kwargs, exc, throw, eta, countdown, max_retries, **options
         )
 
@@ -97,7 +112,11 @@ class NotifyTask(Task):  # type: ignore[misc]
         )
         log.error(
             "%s %s dead-lettered after %d attempt(s) (%s): %s",
-            self.name, task_id, attempts, exc.reason, exc,
+            self.name,
+            task_id,
+            attempts,
+            exc.reason,
+            exc,
         )
 
 
@@ -127,8 +146,6 @@ def deliver(task: NotifyTask, payload: dict[str, Any]) -> str:
 
 
 def _register(channel: str) -> NotifyTask:
-    from tasks.app_instance import app
-
     def run(self: NotifyTask, payload: dict[str, Any]) -> str:
         return deliver(self, payload)
 

@@ -27,7 +27,7 @@ class RetryPolicy:
 
     def countdown(self, retries_done: int, retry_after: float | None = None) -> float:
         """Seconds to wait before attempt ``retries_done + 2`` (the first retry has 0 done)."""
-        delay = min(self.backoff_seconds * (2**retries_done), self.backoff_max_seconds)
+        delay = min(self.backoff_seconds * 2.0**retries_done, self.backoff_max_seconds)
         if self.jitter:
             delay = random.uniform(delay / 2, delay)  # noqa: S311 - not for security
         if retry_after is not None:

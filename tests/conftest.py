@@ -3,6 +3,7 @@ HTTP sinks, and factories for Klaxon worker and bridge processes."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -91,8 +92,17 @@ class Stack:
     def env(self, config: Path, **extra: str) -> dict[str, str]:
         return {**self.base_env, "RULES_CONFIG_PATH": str(config), **extra}
 
-    def worker(self, config: Path, queues: str = "notify.webhook", **extra: str) -> ManagedProcess:
-        process = processes.worker(self.env(config, **extra), self.log_dir, queues).start()
+    def worker(
+        self,
+        config: Path,
+        queues: str = "notify.webhook",
+        pool: str = "threads",
+        concurrency: int = 4,
+        **extra: str,
+    ) -> ManagedProcess:
+        process = processes.worker(
+            self.env(config, **extra), self.log_dir, queues, pool=pool, concurrency=concurrency
+        ).start()
         self.started.append(process)
         process.wait_for_log(" ready.", timeout=60)
         return process
@@ -104,6 +114,13 @@ class Stack:
             process.wait_for_log("assigned", timeout=60)
         return process
 
+    def process(self, config: Path, *args: str, **extra: str) -> ManagedProcess:
+        """Any ``klaxon`` subcommand as a managed process (beat, flower, ...)."""
+        argv = [sys.executable, "-m", "klaxon", *args]
+        process = ManagedProcess(f"klaxon-{args[0]}", argv, self.env(config, **extra), self.log_dir)
+        self.started.append(process.start())
+        return process
+
     def close(self) -> None:
         for process in reversed(self.started):
             process.kill()
@@ -111,7 +128,10 @@ class Stack:
 
 @pytest.fixture
 def stack(
-    tmp_path: Path, kafka: str, redis_client: redis.Redis, redis_url: str,
+    tmp_path: Path,
+    kafka: str,
+    redis_client: redis.Redis,
+    redis_url: str,
     registry: SchemaRegistryDouble,
 ) -> Iterator[Stack]:
     running = Stack(tmp_path, kafka, redis_url, registry.url)

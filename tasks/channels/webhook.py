@@ -79,8 +79,8 @@ def parse_settings(reader: MappingReader) -> WebhookSettings:
         basic_auth=basic,
         timeout_seconds=timeout,
         verify_tls=reader.optional("verify_tls", bool, True),
-        ca_file=reader.optional("ca_file", str, None),  # type: ignore[arg-type]
-        signing_secret=reader.optional("signing_secret", str, None) or None,  # type: ignore[arg-type]
+        ca_file=reader.optional("ca_file", str, None),
+        signing_secret=reader.optional("signing_secret", str, None) or None,
     )
 
 

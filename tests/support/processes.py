@@ -6,6 +6,7 @@ deadline. Teardown kills whatever is still running, so no test leaves a process 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -74,10 +75,8 @@ class ManagedProcess:
         """SIGKILL the whole process group (prefork children included)."""
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(10)
 
     def stop(self, timeout: float = 20.0) -> int | None:

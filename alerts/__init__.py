@@ -1,0 +1,1 @@
+"""Stateful alerts: the triggered -> resolved lifecycle per (rule, key), and its history."""

@@ -1,0 +1,73 @@
+"""Render one rule's notifications for one event: one per channel, each with its variants."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from ingest.jsonsafe import jsonable
+from rules.templates import Template
+from tasks.channels import CHANNELS
+from tasks.notification import Notification, Source, notification_id
+
+
+class NotifyingRule(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def priority(self) -> str: ...
+    @property
+    def channels(self) -> tuple[str, ...]: ...
+    @property
+    def recipients(self) -> Mapping[str, tuple[str, ...]]: ...
+    @property
+    def subject_template(self) -> Template: ...
+
+    @property
+    def template_values(self) -> dict[str, object]: ...
+
+
+def compose(
+    rule: NotifyingRule,
+    template: Template,
+    event: dict[str, Any],
+    source: Source,
+    matched_at: str,
+    transition: str = "match",
+    values: Mapping[str, object] | None = None,
+    alert: dict[str, Any] | None = None,
+) -> list[Notification]:
+    extra = {**rule.template_values, **(values or {})}
+    message = template.render(event, extra)
+    subject = rule.subject_template.render(event, extra)
+    safe_event = jsonable(event)
+    result = []
+    for channel in rule.channels:
+        variants = {
+            name: template.render(event, extra, escape)
+            for name, escape in CHANNELS[channel].variants.items()
+        }
+        recipients = rule.recipients.get(channel)
+        result.append(
+            Notification(
+                id=notification_id(
+                    source.topic, source.partition, source.offset, rule.id, channel, transition
+                ),
+                channel=channel,
+                rule_id=rule.id,
+                rule_name=rule.name,
+                priority=rule.priority,
+                message=message,
+                subject=subject,
+                event=safe_event,
+                matched_at=matched_at,
+                source=source,
+                transition=transition,
+                recipients=list(recipients) if recipients else None,
+                variants=variants,
+                alert=alert,
+            )
+        )
+    return result

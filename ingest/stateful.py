@@ -1,0 +1,186 @@
+"""The stateful stage of a batch: observations -> lifecycle transitions -> alert events and
+notifications.
+
+Runs beside the stateless stage (match -> cooldown). A threshold rule, or any rule with a
+``state_key``, is observed on every event that carries its metric or key, matching or not,
+because a non-matching reading is what resolves an alert.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alerts.humanize import duration
+from alerts.lifecycle import Lifecycle, Observation, Transition
+from alerts.model import Reading, StatefulRule
+from alerts.store import AlertEvent
+from ingest.compose import compose
+from tasks.notification import Notification
+
+_ALERT_NAMESPACE = uuid.UUID("0b7f3f0e-53a1-4b0e-9f43-6b6c61786f6e")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A lifecycle transition caused by one event for one stateful rule."""
+
+    decoded: Any  # ingest.pipeline.Decoded
+    rule: StatefulRule
+    reading: Reading
+    transition: Transition
+    at: float
+
+    def alert_event(self) -> AlertEvent:
+        rule, reading, transition = self.rule, self.reading, self.transition
+        source = self.decoded.source
+        if transition.kind == "no_data_resolve":
+            return no_data_event(rule, reading.key, transition).resolved(self.at, reading.value)
+        event = AlertEvent(
+            id=transition.alert_id,
+            rule_id=rule.id,
+            device_id=reading.key,
+            triggered_at=transition.triggered_at,
+            current_value=(
+                transition.trigger_value if transition.kind == "resolve" else reading.value
+            ),
+            threshold_value=rule.threshold,
+            operator=rule.operator,
+            metric=rule.metric,
+            kind="threshold" if rule.metric is not None else "match",
+            metadata={
+                "rule_name": rule.name,
+                "priority": rule.priority,
+                "topic": source.topic,
+                "partition": source.partition,
+                "offset": source.offset,
+            },
+        )
+        if transition.kind == "resolve":
+            return event.resolved(self.at, reading.value)
+        return event
+
+    def template_values(self) -> dict[str, object]:
+        transition = self.transition
+        fired = self.at - transition.triggered_at
+        return {
+            "current_value": self.reading.value,
+            "threshold": self.rule.threshold,
+            "operator": self.rule.operator,
+            "metric": self.rule.metric,
+            "device_id": self.reading.key,
+            "state_key": self.reading.key,
+            "alert_id": transition.alert_id,
+            "transition": transition.kind,
+            "triggered_at": dt.datetime.fromtimestamp(transition.triggered_at, dt.UTC).isoformat(),
+            "duration": duration(fired),
+            "duration_seconds": round(fired, 3),
+        }
+
+
+def no_data_event(rule: StatefulRule, key: str, transition: Transition) -> AlertEvent:
+    """The alert event of a silent key: no value, no threshold; triggered at its last reading."""
+    return AlertEvent(
+        id=transition.alert_id,
+        rule_id=rule.id,
+        device_id=key,
+        triggered_at=transition.triggered_at,
+        current_value=None,
+        threshold_value=None,
+        operator=None,
+        metric=rule.metric,
+        kind="no_data",
+        metadata={"rule_name": rule.name, "priority": rule.priority},
+    )
+
+
+def alert_id(identity: str, rule_id: str, key: str) -> str:
+    """The id of the alert an event triggers: the same when that event is replayed."""
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{identity}\x00{rule_id}\x00{key}"))
+
+
+class StatefulStage:
+    def __init__(
+        self,
+        rules_for: Callable[[str], Sequence[StatefulRule]],
+        lifecycle: Lifecycle,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rules_for = rules_for
+        self.lifecycle = lifecycle
+        self.clock = clock
+
+    def changes(self, decoded: Sequence[Any]) -> list[Change]:
+        """Apply every observation of the batch to the lifecycle. Touches Redis (may raise)."""
+        now = self.clock()
+        pending: list[tuple[Any, StatefulRule, Reading, Observation]] = []
+        for item in decoded:
+            for rule in self.rules_for(item.source.topic):
+                reading = rule.observe(item.event)
+                if reading is None:
+                    continue
+                source = item.source
+                observation = Observation(
+                    rule_id=rule.id,
+                    key=reading.key,
+                    holds=reading.holds,
+                    clears=reading.clears,
+                    at=reading.at if reading.at is not None else now,
+                    topic=source.topic,
+                    partition=source.partition,
+                    offset=source.offset,
+                    value=reading.value,
+                )
+                pending.append((item, rule, reading, observation))
+        transitions = self.lifecycle.observe(
+            [
+                (
+                    obs,
+                    rule.for_seconds,
+                    rule.repeat_interval,
+                    alert_id(item.source.identity, rule.id, reading.key),
+                )
+                for item, rule, reading, obs in pending
+            ],
+            received_at=now,
+        )
+        return [
+            Change(item, rule, reading, transition, obs.at)
+            for (item, rule, reading, obs), found in zip(pending, transitions, strict=True)
+            for transition in found
+        ]
+
+    @staticmethod
+    def notifications(changes: Sequence[Change], matched_at: str) -> list[Notification]:
+        built: list[Notification] = []
+        for change in changes:
+            rule, kind = change.rule, change.transition.kind
+            resolves = kind in ("resolve", "no_data_resolve")
+            if resolves and not rule.notify_on_resolve:
+                continue
+            template = rule.resolve_template if resolves else rule.message_template
+            alert = change.alert_event()
+            built.extend(
+                compose(
+                    rule,
+                    template,
+                    change.decoded.event,
+                    change.decoded.source,
+                    matched_at,
+                    transition=kind,
+                    values=change.template_values(),
+                    alert={
+                        "id": alert.id,
+                        "state_key": alert.device_id,
+                        "triggered_at": alert.triggered_at,
+                        "current_value": change.reading.value,
+                        "threshold": rule.threshold,
+                        "is_resolved": alert.is_resolved,
+                    },
+                )
+            )
+        return built

@@ -1,0 +1,160 @@
+"""``klaxon alerts``: active alerts, their history, statistics and clean-up (the seed's CRUD)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import time
+from collections import defaultdict
+from typing import Any
+
+import click
+import redis
+
+from alerts.humanize import duration
+from alerts.store import AlertEvent, AlertStore
+from klaxon.durations import Duration
+from klaxon.settings import Settings
+from klaxon.tables import table, when
+
+
+def _store() -> AlertStore:
+    return AlertStore(redis.Redis.from_url(Settings.from_env().redis_url))
+
+
+def _as_json(event: AlertEvent) -> str:
+    return json.dumps(
+        {**dataclasses.asdict(event), "duration_seconds": event.duration}, default=str
+    )
+
+
+def _value(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _rows(events: list[AlertEvent]) -> list[tuple[object, ...]]:
+    return [
+        (
+            e.id[:8],
+            e.rule_id,
+            e.device_id,
+            e.metric or "-",
+            f"{e.operator or ''} {_value(e.threshold_value)}".strip(),
+            _value(e.current_value),
+            when(e.triggered_at),
+            when(e.resolved_at),
+            _value(e.resolution_value),
+            duration(e.duration) if e.is_resolved else "firing",
+        )
+        for e in events
+    ]
+
+
+_HEADERS = [
+    "id",
+    "rule",
+    "device",
+    "metric",
+    "threshold",
+    "value",
+    "triggered",
+    "resolved",
+    "resolution",
+    "duration",
+]
+
+
+def _emit(events: list[AlertEvent], as_json: bool, empty: str) -> None:
+    if as_json:
+        for event in events:
+            click.echo(_as_json(event))
+    elif events:
+        click.echo(table(_HEADERS, _rows(events)))
+    else:
+        click.echo(empty)
+
+
+@click.group()
+def alerts() -> None:
+    """Stateful alerts: what is firing now, what fired before."""
+
+
+@alerts.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def active(as_json: bool) -> None:
+    """Alerts firing now, oldest first."""
+    _emit(_store().active(), as_json, "no active alerts")
+
+
+@alerts.command()
+@click.option("--rule", "rule_id", default=None)
+@click.option("--device", default=None, help="The device id (or other state key).")
+@click.option("--since", type=Duration(), default=None, help="e.g. 24h, 7d")
+@click.option("--resolved/--unresolved", "resolved", default=None)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def history(
+    rule_id: str | None,
+    device: str | None,
+    since: float | None,
+    resolved: bool | None,
+    as_json: bool,
+) -> None:
+    """Alert events by trigger time, oldest first."""
+    start = None if since is None else time.time() - since
+    events = [
+        e
+        for e in _store().history(start)
+        if (rule_id is None or e.rule_id == rule_id)
+        and (device is None or e.device_id == device)
+        and (resolved is None or e.is_resolved == resolved)
+    ]
+    _emit(events, as_json, "no alert events")
+
+
+@alerts.command()
+@click.option("--since", type=Duration(), default=None, help="e.g. 24h, 7d")
+@click.option("--json", "as_json", is_flag=True)
+def stats(since: float | None, as_json: bool) -> None:
+    """Per rule: alerts triggered, resolved, firing, and the mean time to resolve."""
+    start = None if since is None else time.time() - since
+    per_rule: dict[str, list[AlertEvent]] = defaultdict(list)
+    for event in _store().history(start):
+        per_rule[event.rule_id].append(event)
+    summary: list[dict[str, Any]] = []
+    for rule_id, events in sorted(per_rule.items()):
+        durations = [e.duration for e in events if e.duration is not None]
+        summary.append(
+            {
+                "rule_id": rule_id,
+                "triggered": len(events),
+                "resolved": len(durations),
+                "firing": len(events) - len(durations),
+                "mean_time_to_resolve_seconds": statistics.fmean(durations) if durations else None,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    if not summary:
+        click.echo("no alert events")
+        return
+    rows = [
+        (
+            s["rule_id"],
+            s["triggered"],
+            s["resolved"],
+            s["firing"],
+            duration(s["mean_time_to_resolve_seconds"]),
+        )
+        for s in summary
+    ]
+    click.echo(table(["rule", "triggered", "resolved", "firing", "mean time to resolve"], rows))
+
+
+@alerts.command()
+@click.option("--older-than", type=Duration(), required=True, help="e.g. 30d")
+def cleanup(older_than: float) -> None:
+    """Delete resolved alert events triggered before the given age; firing ones stay."""
+    removed = _store().cleanup(time.time() - older_than)
+    click.echo(f"deleted {removed} alert event(s)")
