@@ -39,14 +39,17 @@ def compose(
     values: Mapping[str, object] | None = None,
     alert: dict[str, Any] | None = None,
 ) -> list[Notification]:
-    extra = {**rule.template_values, **(values or {})}
-    message = template.render(event, extra)
-    subject = rule.subject_template.render(event, extra)
+    # Lifecycle values (current_value, metric, threshold, duration) describe the alert and
+    # win over same-named event fields; the rule's own names only fill gaps.
+    context = {**event, **values} if values else event
+    extra = rule.template_values
+    message = template.render(context, extra)
+    subject = rule.subject_template.render(context, extra)
     safe_event = jsonable(event)
     result = []
     for channel in rule.channels:
         variants = {
-            name: template.render(event, extra, escape)
+            name: template.render(context, extra, escape)
             for name, escape in CHANNELS[channel].variants.items()
         }
         recipients = rule.recipients.get(channel)

@@ -20,6 +20,7 @@ from ingest.errors import BridgeError
 from ingest.pipeline import Pipeline
 from ingest.publisher import CeleryPublisher
 from ingest.registry import SchemaRegistry
+from ingest.reload import Reloader
 from ingest.stateful import StatefulStage
 from klaxon.config import KlaxonConfig
 from klaxon.settings import Settings
@@ -107,6 +108,16 @@ def build_pipeline(config: KlaxonConfig, settings: Settings, client: redis.Redis
     decoders = build_decoders(config, settings, set(engine.topics))
     stateful = StatefulStage(engine.stateful, Lifecycle(client))
     return Pipeline(engine, decoders, Cooldowns(client), stateful)
+
+
+def reloader_for(bridge: Bridge, settings: Settings) -> Reloader:
+    """Reload rules into ``bridge`` on request; Redis state (cooldowns, lifecycle) stays."""
+    client = bridge.pipeline.cooldowns.client
+
+    def apply(config: KlaxonConfig) -> None:
+        bridge.replace_pipeline(build_pipeline(config, settings, client))
+
+    return Reloader(settings.rules_config_path, settings.kafka_topic, apply)
 
 
 def build_bridge(config: KlaxonConfig, settings: Settings, dry_run: bool = False) -> Bridge:

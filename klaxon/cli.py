@@ -75,7 +75,7 @@ def check(path: Path | None) -> None:
 def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_format: str) -> None:
     """Consume Kafka, evaluate the rules, enqueue one task per (match, channel)."""
     from ingest.errors import BridgeError
-    from ingest.wiring import build_bridge
+    from ingest.wiring import build_bridge, reloader_for
 
     logs.setup(verbose, log_format)
     settings = Settings.from_env()
@@ -110,10 +110,19 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     worker.on_dry_run = show
+    reloader = reloader_for(worker, settings)
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request())
+    reloader.start_watching()
     try:
-        worker.run(stop, once=once)
+        worker.run(stop, once=once, between_batches=reloader.reload_if_requested)
     finally:
+        reloader.stop()
         worker.close()
+        click.echo(
+            f"bridge stopped: {worker.stats.events} event(s), {worker.stats.matches} match(es), "
+            f"{worker.stats.enqueued} notification(s) enqueued",
+            err=True,
+        )
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

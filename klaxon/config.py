@@ -29,8 +29,8 @@ from klaxon.mapping import MappingReader
 from klaxon.problems import ConfigInvalid, ConfigProblem, ProblemSink
 from rules.envsubst import Substitution, Unset, substitute_tree
 from rules.loader import ChannelDirectory, load_rules
-from rules.model import Rule
 from rules.operators import show, unknown_choice
+from rules.stateful import AnyRule
 
 if TYPE_CHECKING:
     from tasks.channels import ChannelSpec
@@ -92,7 +92,8 @@ class SourceConfig:
 @dataclass(frozen=True)
 class KlaxonConfig:
     path: Path
-    rules: tuple[Rule, ...]
+    # Stateless match rules (rules.model.Rule) and stateful ones (rules.stateful), in order.
+    rules: tuple[AnyRule, ...]
     channels: dict[str, ChannelConfig]
     sources: dict[str, SourceConfig]
     # Warnings found while loading, for the caller to log.
@@ -134,7 +135,7 @@ def check_config(
     top = MappingReader(data, "", sink)
     channels = _load_channels(top.mapping("notifications"), sink, found.unset)
     sources = _load_sources(top.mapping("sources"), sink, path.parent)
-    rules: tuple[Rule, ...] = ()
+    rules: tuple[AnyRule, ...] = ()
     if top.has("rules"):
         directory = ChannelDirectory(
             known={name: spec.has_recipients for name, spec in _channel_specs().items()},

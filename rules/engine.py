@@ -6,6 +6,10 @@ accepts, so 100 watchlist rules on ``plate.normalized_text`` cost one getter cal
 dict lookup per event, not 100 predicate calls. Other rules are grouped by the field of
 their first condition: that field is read once per event for the group, then each rule's
 check runs on the value. Matches come back in config order.
+
+Stateful rules (threshold rules, match rules with a ``state_key``) are not matched here:
+``evaluate`` returns stateless rules only, and ``stateful(topic)`` hands the stateful
+ones to the stage that observes them on every event of their topic.
 """
 
 from __future__ import annotations
@@ -13,10 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
 from rules.model import Rule, all_of
 from rules.operators import Condition, Predicate
 from rules.paths import Getter
+from rules.stateful import AnyRule, StatefulMatchRule, ThresholdRule
+
+if TYPE_CHECKING:
+    from alerts.model import StatefulRule
 
 _ORDER = attrgetter("index")
 
@@ -71,24 +80,43 @@ def _plan(rules: list[Rule]) -> _TopicPlan:
 class RuleEngine:
     """Evaluates events from a topic against the enabled rules for that topic."""
 
-    def __init__(self, rules: Iterable[Rule]) -> None:
+    def __init__(self, rules: Iterable[AnyRule]) -> None:
         by_topic: dict[str, list[Rule]] = {}
+        stateful: list[StatefulRule] = []
+        stateful_by_topic: dict[str, list[StatefulRule]] = {}
         for rule in rules:
-            if rule.enabled:
+            if not rule.enabled:
+                continue
+            if isinstance(rule, ThresholdRule | StatefulMatchRule):
+                stateful.append(rule)
+                stateful_by_topic.setdefault(rule.source, []).append(rule)
+            else:
                 by_topic.setdefault(rule.source, []).append(rule)
         self._plans = {topic: _plan(topic_rules) for topic, topic_rules in by_topic.items()}
+        self._stateful = {topic: tuple(items) for topic, items in stateful_by_topic.items()}
+        self._all_stateful = tuple(stateful)
+        self._topics = frozenset(self._plans) | frozenset(self._stateful)
 
     @property
     def topics(self) -> frozenset[str]:
-        """The topics that at least one enabled rule reads."""
-        return frozenset(self._plans)
+        """The topics that at least one enabled rule reads, stateless or stateful."""
+        return self._topics
 
     def rules_for(self, topic: str) -> tuple[Rule, ...]:
+        """The enabled stateless rules of ``topic``, in config order."""
         plan = self._plans.get(topic)
         return plan.rules if plan is not None else ()
 
+    def stateful(self, topic: str) -> tuple[StatefulRule, ...]:
+        """The enabled stateful rules of ``topic``, in config order: observe every event."""
+        return self._stateful.get(topic, ())
+
+    def stateful_rules(self) -> tuple[StatefulRule, ...]:
+        """Every enabled stateful rule, all topics, in config order (for the no-data sweep)."""
+        return self._all_stateful
+
     def evaluate(self, topic: str, event: object) -> list[Rule]:
-        """The enabled rules of ``topic`` that ``event`` matches, in config order."""
+        """The enabled stateless rules of ``topic`` that ``event`` matches, in config order."""
         plan = self._plans.get(topic)
         if plan is None:
             return []

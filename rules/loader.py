@@ -3,13 +3,21 @@
 Every problem names the rule id (or None when the id itself is missing or not a string)
 and the full field path, e.g. ``rules[0].conditions[1].operator``. A rule with any error
 is left out of the result; the caller refuses a config with errors anyway.
+
+Three kinds come out, in config order:
+
+- ``type: match`` (the default) without ``state_key``: a stateless ``Rule``, notified on
+  every match (with an optional ``rate_limit`` cooldown);
+- ``type: match`` with ``state_key``: a ``StatefulMatchRule``, an alert per state key value
+  that triggers when the conditions match and resolves when they stop matching;
+- ``type: threshold``: a ``ThresholdRule`` on a device metric (see rules.stateful).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from klaxon.mapping import MappingReader
@@ -31,11 +39,42 @@ from rules.operators import (
     unknown_choice,
 )
 from rules.paths import PathError, compile_path
+from rules.stateful import (
+    COMPARISONS,
+    DEFAULT_THRESHOLD_STATE_KEY,
+    DEFAULT_THRESHOLD_TOPIC,
+    DEFAULT_TIMESTAMP_FIELD,
+    DURATION_EXPECTED,
+    MATCH_NO_DATA,
+    MATCH_RESOLVE,
+    OPERATOR_WORDS,
+    THRESHOLD_MESSAGE,
+    THRESHOLD_NO_DATA,
+    THRESHOLD_RESOLVE,
+    AnyRule,
+    StatefulMatchRule,
+    ThresholdRule,
+    parse_duration,
+)
 from rules.templates import Template, TemplateError, compile_template
 
 # Rule ids end up in Redis keys, task ids and metric labels: keep them plain.
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-RULE_TYPES = ["match"]
+RULE_TYPES = ["match", "threshold"]
+THRESHOLD_OPERATORS = [*COMPARISONS, *OPERATOR_WORDS]
+
+# Keys of stateful rules (threshold, or match with state_key) only.
+_STATEFUL_KEYS = (
+    "notify_on_resolve",
+    "resolve_template",
+    "no_data_template",
+    "for_seconds",
+    "repeat_interval",
+    "no_data_seconds",
+    "timestamp_field",
+)
+# Keys of threshold rules only.
+_THRESHOLD_KEYS = ("metric", "operator", "threshold", "resolve_threshold", "device_id")
 
 
 @dataclass(frozen=True)
@@ -53,15 +92,19 @@ def load_rules(
     sink: ProblemSink,
     channels: ChannelDirectory,
     default_topic: str,
-) -> tuple[Rule, ...]:
-    """Compile the ``rules:`` list; problems go to ``sink``."""
+) -> tuple[AnyRule, ...]:
+    """Compile the ``rules:`` list; problems go to ``sink``.
+
+    ``default_topic`` is the source of match rules without one; threshold rules default
+    to ``devices.readings``.
+    """
     if not isinstance(items, list):
         sink.error("rules", f"expected a list of rules, got {show(items)}")
         return ()
     if not items:
         sink.warn("rules", "no rules are defined: no event will ever match")
     seen: dict[str, int] = {}
-    rules: list[Rule] = []
+    rules: list[AnyRule] = []
     for index, item in enumerate(items):
         rule = _RuleLoader(
             item, index, sink=sink, channels=channels, default_topic=default_topic, seen=seen
@@ -69,6 +112,32 @@ def load_rules(
         if rule is not None:
             rules.append(rule)
     return tuple(rules)
+
+
+@dataclass(frozen=True)
+class _Common:
+    """What every kind of rule reads the same way."""
+
+    id: str
+    name: str
+    enabled: bool
+    priority: str
+    source: str
+    channels: tuple[str, ...]
+    index: int
+
+
+@dataclass(frozen=True)
+class _Lifecycle:
+    """The keys of a stateful rule's alert lifecycle."""
+
+    resolve_template: Template
+    no_data_template: Template
+    timestamp_field: str
+    notify_on_resolve: bool
+    for_seconds: float
+    repeat_interval: float
+    no_data_seconds: float
 
 
 class _RuleLoader:
@@ -90,7 +159,7 @@ class _RuleLoader:
         self.default_topic = default_topic
         self.seen = seen
 
-    def load(self) -> Rule | None:
+    def load(self) -> AnyRule | None:
         if not isinstance(self.data, dict):
             self.sink.error(self.where, f"expected a mapping (one rule), got {show(self.data)}")
             return None
@@ -108,34 +177,307 @@ class _RuleLoader:
         priority = reader.optional("priority", str, "medium")
         if priority not in PRIORITIES:
             reader.error("priority", unknown_choice("priority", priority, list(PRIORITIES)))
-        source = reader.optional("source", str, self.default_topic)
+        default_source = DEFAULT_THRESHOLD_TOPIC if kind == "threshold" else self.default_topic
+        source = reader.optional("source", str, default_source)
         if not source:
             reader.error("source", "must not be empty")
         notified, channels = self._notify(reader, enabled)
-        conditions = self._conditions(reader)
-        message = self._template(reader, "message_template", None)
-        subject = self._template(reader, "subject_template", DEFAULT_SUBJECT)
-        rate_limit = self._rate_limit(reader)
+        common = _Common(
+            id=rule_id or "",
+            name=name,
+            enabled=enabled,
+            priority=priority,
+            source=source,
+            channels=channels,
+            index=self.index,
+        )
+        rule: AnyRule | None
+        if kind not in RULE_TYPES:
+            # Which keys belong depends on the type: only the type itself is reported.
+            for key in self.data:
+                reader.has(key)
+            rule = None
+        elif kind == "threshold":
+            rule = self._threshold(reader, common)
+        elif reader.has("state_key"):
+            rule = self._stateful_match(reader, common)
+        else:
+            rule = self._match(reader, common)
         recipients = self._recipients(reader, notified, channels)
         reader.finish()
 
         problems = self.sink.problems[first_problem:]
-        if any(not p.warning for p in problems) or rule_id is None or message is None:
+        if any(not p.warning for p in problems) or rule_id is None or rule is None:
+            return None
+        return replace(rule, recipients=recipients)
+
+    # -- the three kinds --------------------------------------------------------------
+
+    def _match(self, reader: MappingReader, common: _Common) -> Rule | None:
+        """A stateless match rule."""
+        self._misplaced(
+            reader,
+            _STATEFUL_KEYS,
+            "only applies to stateful rules: set state_key, or use type: threshold",
+        )
+        self._misplaced(
+            reader, _THRESHOLD_KEYS, "only applies to threshold rules (type: threshold)"
+        )
+        conditions = self._conditions(reader, required=True)
+        message = self._template(reader, "message_template", None)
+        subject = self._template(reader, "subject_template", DEFAULT_SUBJECT)
+        rate_limit = self._rate_limit(reader)
+        if message is None or subject is None:
             return None
         return Rule(
-            id=rule_id,
-            name=name,
-            enabled=enabled,
-            priority=cast(Priority, priority),
-            source=source,
-            channels=channels,
+            id=common.id,
+            name=common.name,
+            enabled=common.enabled,
+            priority=cast(Priority, common.priority),
+            source=common.source,
+            channels=common.channels,
             conditions=conditions,
             message_template=message,
-            subject_template=subject or compile_template(DEFAULT_SUBJECT),
+            subject_template=subject,
             rate_limit=rate_limit,
-            recipients=recipients,
-            index=self.index,
+            index=common.index,
         )
+
+    def _stateful_match(self, reader: MappingReader, common: _Common) -> StatefulMatchRule | None:
+        """A match rule with state_key: one alert per value of the state key."""
+        state_key = self._path(reader, "state_key", "")
+        self._misplaced(
+            reader, _THRESHOLD_KEYS, "only applies to threshold rules (type: threshold)"
+        )
+        if reader.has("rate_limit"):
+            reader.error(
+                "rate_limit",
+                "cannot be used with state_key: a stateful rule notifies once when its alert "
+                "triggers (and when it resolves), not on every match; use repeat_interval "
+                "for reminders while it stays firing",
+            )
+        conditions = self._conditions(reader, required=True)
+        message = self._template(reader, "message_template", None)
+        subject = self._template(reader, "subject_template", DEFAULT_SUBJECT)
+        life = self._lifecycle(reader, MATCH_RESOLVE, MATCH_NO_DATA)
+        if message is None or subject is None or life is None or not state_key:
+            return None
+        return StatefulMatchRule(
+            id=common.id,
+            name=common.name,
+            enabled=common.enabled,
+            priority=common.priority,
+            source=common.source,
+            channels=common.channels,
+            conditions=conditions,
+            message_template=message,
+            subject_template=subject,
+            resolve_template=life.resolve_template,
+            no_data_template=life.no_data_template,
+            state_key=state_key,
+            timestamp_field=life.timestamp_field,
+            notify_on_resolve=life.notify_on_resolve,
+            for_seconds=life.for_seconds,
+            repeat_interval=life.repeat_interval,
+            no_data_seconds=life.no_data_seconds,
+            index=common.index,
+        )
+
+    def _threshold(self, reader: MappingReader, common: _Common) -> ThresholdRule | None:
+        """``type: threshold``: a metric of device readings against a threshold."""
+        devices = self._devices(reader)
+        metric = reader.required("metric", str, "")
+        if reader.has("metric") and isinstance(reader.raw("metric"), str) and not metric:
+            reader.error("metric", "must not be empty")
+        operator = self._operator(reader)
+        threshold = reader.required("threshold", float, 0.0)
+        has_threshold = isinstance(reader.raw("threshold"), int | float) and not isinstance(
+            reader.raw("threshold"), bool
+        )
+        resolve = self._resolve_threshold(reader, operator, threshold if has_threshold else None)
+        if reader.has("rate_limit"):
+            reader.error(
+                "rate_limit",
+                "is not allowed on threshold rules: an alert notifies once when it triggers "
+                "(and when it resolves); use repeat_interval for reminders while it stays firing",
+            )
+        conditions = self._conditions(reader, required=False)
+        state_key = self._path(reader, "state_key", DEFAULT_THRESHOLD_STATE_KEY)
+        message = self._template(reader, "message_template", THRESHOLD_MESSAGE)
+        subject = self._template(reader, "subject_template", DEFAULT_SUBJECT)
+        life = self._lifecycle(reader, THRESHOLD_RESOLVE, THRESHOLD_NO_DATA)
+        if (
+            message is None
+            or subject is None
+            or life is None
+            or not metric
+            or operator is None
+            or not has_threshold
+            or not state_key
+        ):
+            return None
+        return ThresholdRule(
+            id=common.id,
+            name=common.name,
+            enabled=common.enabled,
+            priority=common.priority,
+            source=common.source,
+            channels=common.channels,
+            message_template=message,
+            subject_template=subject,
+            resolve_template=life.resolve_template,
+            no_data_template=life.no_data_template,
+            metric=metric,
+            operator=operator,
+            threshold=threshold,
+            resolve_threshold=resolve,
+            device_ids=devices,
+            conditions=conditions,
+            state_key=state_key,
+            timestamp_field=life.timestamp_field,
+            notify_on_resolve=life.notify_on_resolve,
+            for_seconds=life.for_seconds,
+            repeat_interval=life.repeat_interval,
+            no_data_seconds=life.no_data_seconds,
+            index=common.index,
+        )
+
+    # -- fields -------------------------------------------------------------------------
+
+    def _misplaced(self, reader: MappingReader, keys: tuple[str, ...], message: str) -> None:
+        for key in keys:
+            if reader.has(key):
+                reader.error(key, message)
+
+    def _path(self, reader: MappingReader, key: str, default: str) -> str:
+        """A dot path (``camera_id``, ``device.id``); "" when missing or invalid."""
+        text = reader.optional(key, str, default) if default else reader.required(key, str, "")
+        if not isinstance(reader.raw(key), str | None):
+            return ""
+        if not text:
+            if reader.has(key):
+                reader.error(key, "must not be empty")
+            return ""
+        try:
+            compile_path(text)
+        except PathError as exc:
+            reader.error(key, str(exc))
+            return ""
+        return text
+
+    def _devices(self, reader: MappingReader) -> frozenset[str] | None:
+        """``device_id``: None (every device) when absent or "*", else the accepted ids."""
+        raw = reader.raw("device_id")
+        if raw is None or raw == "*":
+            return None
+        items = raw if isinstance(raw, list) else [raw]
+        if isinstance(raw, list) and not raw:
+            reader.error("device_id", 'must list at least one device id (or use "*" for all)')
+            return None
+        ids: set[str] = set()
+        for position, given in enumerate(items):
+            key = f"device_id[{position}]" if isinstance(raw, list) else "device_id"
+            # Integer ids (Bella's Reef's devices.id) are compared as text, like the key.
+            item = str(given) if isinstance(given, int) and not isinstance(given, bool) else given
+            if not isinstance(item, str) or not item:
+                expected = "a device id" if isinstance(raw, list) else 'a device id, a list or "*"'
+                reader.error(key, f"expected {expected}, got {show(given)}")
+            elif item == "*":
+                reader.error(key, '"*" (every device) cannot be combined with device ids')
+            else:
+                ids.add(item)
+        return frozenset(ids)
+
+    def _operator(self, reader: MappingReader) -> str | None:
+        """The comparison, normalised to its symbol; None when missing or unknown."""
+        text = reader.required("operator", str, "")
+        if not reader.has("operator") or not isinstance(reader.raw("operator"), str):
+            return None
+        symbol = OPERATOR_WORDS.get(text.strip(), text.strip())
+        if symbol in COMPARISONS:
+            return symbol
+        if not text.strip():
+            reader.error(
+                "operator",
+                'is empty: quote a symbol in YAML, e.g. operator: ">" '
+                "(a bare > starts a folded text block)",
+            )
+        else:
+            reader.error("operator", unknown_choice("operator", text, THRESHOLD_OPERATORS))
+        return None
+
+    def _resolve_threshold(
+        self, reader: MappingReader, operator: str | None, threshold: float | None
+    ) -> float | None:
+        """``resolve_threshold`` (hysteresis): on the resolving side of ``threshold``."""
+        resolve = reader.optional("resolve_threshold", float, 0.0)
+        raw = reader.raw("resolve_threshold")
+        if raw is None or not isinstance(raw, int | float) or isinstance(raw, bool):
+            return None
+        if operator in ("==", "!="):
+            reader.error(
+                "resolve_threshold",
+                f'is not allowed with operator "{operator}": '
+                "hysteresis needs one of >, >=, < or <=",
+            )
+        elif threshold is not None and (
+            (operator in (">", ">=") and resolve > threshold)
+            or (operator in ("<", "<=") and resolve < threshold)
+        ):
+            side = "<=" if operator in (">", ">=") else ">="
+            reader.error(
+                "resolve_threshold",
+                f"must be {side} threshold ({show(reader.raw('threshold'))}) with operator "
+                f'"{operator}", got {show(raw)}: the alert resolves once the value is no longer '
+                f"{operator} resolve_threshold",
+            )
+        return resolve
+
+    def _lifecycle(
+        self, reader: MappingReader, resolve_default: str, no_data_default: str
+    ) -> _Lifecycle | None:
+        notify_on_resolve = reader.optional("notify_on_resolve", bool, False)
+        resolve = self._template(reader, "resolve_template", resolve_default)
+        no_data = self._template(reader, "no_data_template", no_data_default)
+        timestamp_field = self._path(reader, "timestamp_field", DEFAULT_TIMESTAMP_FIELD)
+        for_seconds = self._duration(reader, "for_seconds")
+        repeat = self._duration(reader, "repeat_interval")
+        no_data_seconds = self._duration(reader, "no_data_seconds")
+        if reader.has("resolve_template") and resolve is not None and not notify_on_resolve:
+            reader.warn(
+                "resolve_template",
+                "is not used: notify_on_resolve is false, so no resolve message is sent",
+            )
+        if reader.has("no_data_template") and no_data is not None and no_data_seconds == 0:
+            reader.warn(
+                "no_data_template",
+                "is not used: no_data_seconds is 0, so no no-data alert is sent",
+            )
+        if resolve is None or no_data is None or not timestamp_field:
+            return None
+        return _Lifecycle(
+            resolve_template=resolve,
+            no_data_template=no_data,
+            timestamp_field=timestamp_field,
+            notify_on_resolve=notify_on_resolve,
+            for_seconds=for_seconds,
+            repeat_interval=repeat,
+            no_data_seconds=no_data_seconds,
+        )
+
+    def _duration(self, reader: MappingReader, key: str) -> float:
+        """Seconds (a number, or "45s" / "30m" / "1h" / "2d"); 0 when absent or invalid."""
+        raw = reader.raw(key)
+        if raw is None:
+            return 0.0
+        seconds = parse_duration(raw)
+        if seconds is None:
+            reader.error(key, f"{DURATION_EXPECTED}, got {show(raw)}")
+            return 0.0
+        if seconds < 0:
+            reader.error(key, f"must not be negative, got {show(raw)}")
+            return 0.0
+        return seconds
 
     def _check_id(self, reader: MappingReader) -> None:
         rule_id = reader.required("id", str, "")
@@ -186,8 +528,11 @@ class _RuleLoader:
                 active.append(name)
         return notified, tuple(active)
 
-    def _conditions(self, reader: MappingReader) -> tuple[Condition, ...]:
-        items: list[Any] = reader.required("conditions", list, [])
+    def _conditions(self, reader: MappingReader, required: bool) -> tuple[Condition, ...]:
+        if required:
+            items: list[Any] = reader.required("conditions", list, [])
+        else:
+            items = reader.optional("conditions", list, [])
         if reader.has("conditions") and isinstance(reader.raw("conditions"), list) and not items:
             reader.error("conditions", "must list at least one condition")
         compiled: list[Condition] = []

@@ -80,7 +80,59 @@ CASES: dict[str, list[str]] = {
     ],
     "missing_message_template": ['rule "r1": rules[0].message_template: is required'],
     "unknown_rule_type": [
-        'rule "r1": rules[0].type: unknown rule type "threshold" (known: match)',
+        'rule "r1": rules[0].type: unknown rule type "thresold" (did you mean "threshold"?)',
+    ],
+    "threshold_bad_operator": [
+        'rule "t1": rules[0].operator: unknown operator "greater_then" '
+        '(did you mean "greater_than"?)',
+    ],
+    "threshold_bare_operator": [
+        'rule "t1": rules[0].operator: is empty: quote a symbol in YAML, e.g. operator: ">" '
+        "(a bare > starts a folded text block)",
+    ],
+    "threshold_missing_threshold": ['rule "t1": rules[0].threshold: is required'],
+    "threshold_not_a_number": [
+        "rule \"t1\": rules[0].threshold: expected a number, got '82'",
+    ],
+    "threshold_missing_metric": ['rule "t1": rules[0].metric: is required'],
+    "threshold_resolve_wrong_side": [
+        'rule "t1": rules[0].resolve_threshold: must be <= threshold (82.0) with operator ">", '
+        "got 85: the alert resolves once the value is no longer > resolve_threshold",
+        'rule "t2": rules[1].resolve_threshold: must be >= threshold (7.8) with operator "<", '
+        "got 7.5: the alert resolves once the value is no longer < resolve_threshold",
+    ],
+    "threshold_resolve_with_equals": [
+        'rule "t1": rules[0].resolve_threshold: is not allowed with operator "==": '
+        "hysteresis needs one of >, >=, < or <=",
+    ],
+    "threshold_rate_limit": [
+        'rule "t1": rules[0].rate_limit: is not allowed on threshold rules: an alert notifies '
+        "once when it triggers (and when it resolves); use repeat_interval for reminders "
+        "while it stays firing",
+    ],
+    "threshold_bad_duration": [
+        'rule "t1": rules[0].for_seconds: expected a number of seconds or a duration like '
+        '45s, 30m, 1h or 2d, got "5 minutes"',
+        'rule "t1": rules[0].repeat_interval: must not be negative, got -60',
+        'rule "t1": rules[0].no_data_seconds: expected a number of seconds or a duration like '
+        "45s, 30m, 1h or 2d, got true",
+    ],
+    "threshold_bad_device_id": [
+        'rule "t1": rules[0].device_id[2]: expected a device id, got ""',
+    ],
+    "state_key_rate_limit": [
+        'rule "cam-down": rules[0].rate_limit: cannot be used with state_key: a stateful rule '
+        "notifies once when its alert triggers (and when it resolves), not on every match; "
+        "use repeat_interval for reminders while it stays firing",
+    ],
+    "state_key_bad_path": [
+        'rule "cam-down": rules[0].state_key: invalid field path "camera[0]": '
+        "expected names separated by dots, like plate.normalized_text",
+    ],
+    "stateful_keys_on_match_rule": [
+        'rule "r1": rules[0].notify_on_resolve: only applies to stateful rules: '
+        "set state_key, or use type: threshold",
+        'rule "r1": rules[0].threshold: only applies to threshold rules (type: threshold)',
     ],
     "recipients_not_notified": [
         'rule "r1": rules[0].recipients.sms: this rule does not notify sms',
@@ -382,3 +434,23 @@ def test_directory_instead_of_file_is_a_problem(tmp_path: Path) -> None:
     """A path that cannot be read as a file is reported, not raised."""
     _, problems = check_config(tmp_path, env={})
     assert errors_of(problems) == [f"{tmp_path}: <file>: cannot read the file: Is a directory"]
+
+
+def test_config_holds_stateless_and_stateful_rules(tmp_path: Path) -> None:
+    """rules keeps config order across kinds; threshold rules read devices.readings."""
+    text = WEBHOOK_ONLY + (
+        "  - id: t1\n    type: threshold\n    metric: temperature\n"
+        "    operator: greater_than\n    threshold: 82\n    notify: [webhook]\n"
+        "  - id: s1\n    state_key: camera_id\n"
+        "    conditions: [{field: status, operator: equals, value: offline}]\n"
+        '    notify: [webhook]\n    message_template: "{camera_id} offline"\n'
+    )
+    config = load_config(write(tmp_path, text), env={}, default_topic="plates.v2")
+    assert [(type(r).__name__, r.id, r.source) for r in config.rules] == [
+        ("Rule", "r1", "plates.v2"),
+        ("ThresholdRule", "t1", "devices.readings"),
+        ("StatefulMatchRule", "s1", "plates.v2"),
+    ]
+    engine = RuleEngine(config.rules)
+    assert engine.topics == frozenset({"plates.v2", "devices.readings"})
+    assert [r.id for r in engine.stateful("plates.v2")] == ["s1"]

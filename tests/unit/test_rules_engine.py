@@ -240,3 +240,38 @@ def test_seed_watchlist_rule_matches() -> None:
         "🚨 WATCHLIST PLATE DETECTED\nPlate: ABC123\nCamera: cam-1\nTime: 1700000000000\n"
     )
     assert engine.evaluate("alpr.plates.detected", plate("QQQ111")) == []
+
+
+def test_stateful_rules_are_not_matched_by_evaluate() -> None:
+    """A match rule with state_key goes to stateful(), never to evaluate()."""
+    engine = engine_for(
+        rule("plain", [{"field": "camera_id", "operator": "exists"}]),
+        rule("keyed", [{"field": "camera_id", "operator": "exists"}], state_key="camera_id"),
+        rule("keyed-off", [{"field": "x", "operator": "exists"}], state_key="x", enabled=False),
+    )
+    event = {"camera_id": "c1"}
+    assert ids(engine.evaluate("plates", event)) == ["plain"]
+    assert ids(list(engine.rules_for("plates"))) == ["plain"]
+    assert [r.id for r in engine.stateful("plates")] == ["keyed"]
+    assert [r.id for r in engine.stateful_rules()] == ["keyed"]
+    assert engine.topics == frozenset({"plates"})
+    (keyed,) = engine.stateful("plates")
+    reading = keyed.observe(event)
+    assert reading is not None
+    assert (reading.key, reading.holds, reading.clears) == ("c1", True, False)
+
+
+def test_topics_include_stateful_only_topics() -> None:
+    engine = engine_for(
+        {
+            "id": "temp",
+            "type": "threshold",
+            "metric": "temperature",
+            "operator": ">=",
+            "threshold": 30,
+            "notify": ["email"],
+        }
+    )
+    assert engine.topics == frozenset({"devices.readings"})
+    assert engine.evaluate("devices.readings", {"metric": "temperature", "value": 40}) == []
+    assert [r.id for r in engine.stateful("devices.readings")] == ["temp"]

@@ -1,0 +1,313 @@
+"""Stateful rules: a threshold on a device metric, or a match rule with a ``state_key``.
+
+A stateful rule is not "matched" like a stateless one: it is *observed* on every event of
+its source that it can evaluate, matching or not, because a reading back below the
+threshold is what resolves an alert. ``observe(event)`` returns a ``Reading`` (the key,
+whether the alert condition holds, whether the resolve condition holds, the value and
+the event time), or None when the event is no evaluation of the rule at all. The
+lifecycle (alerts.lifecycle) turns readings into trigger / resolve / reminder.
+
+Both classes satisfy ``alerts.model.StatefulRule``; the check at the end of this module
+lets mypy confirm it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import operator as op
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+# The module, not its names: alerts.model imports rules.templates, which runs rules/__init__
+# and so this module; when alerts.model is imported first, it is not finished yet here.
+from alerts import model as alerts_model
+from rules.model import Rule, all_of
+from rules.operators import Condition, Predicate
+from rules.paths import MISSING, Getter, compile_path
+from rules.templates import Template
+
+DEFAULT_THRESHOLD_TOPIC = "devices.readings"
+DEFAULT_THRESHOLD_STATE_KEY = "device_id"
+DEFAULT_TIMESTAMP_FIELD = "timestamp"
+
+THRESHOLD_MESSAGE = "{rule_name}: {device_id} {metric} = {current_value} ({operator} {threshold})"
+THRESHOLD_RESOLVE = "RESOLVED {rule_name}: {device_id} {metric} = {current_value} after {duration}"
+THRESHOLD_NO_DATA = "{rule_name}: no data from {device_id} for {silence}"
+MATCH_RESOLVE = "RESOLVED {rule_name}: {state_key} after {duration}"
+MATCH_NO_DATA = "{rule_name}: no data from {state_key} for {silence}"
+
+# The comparison of each operator, picked once at load: holds = compare(value, threshold).
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": op.gt,
+    ">=": op.ge,
+    "<": op.lt,
+    "<=": op.le,
+    "==": op.eq,
+    "!=": op.ne,
+}
+# The word forms a rule may use instead; normalised to the symbol at load.
+OPERATOR_WORDS: dict[str, str] = {
+    "greater_than": ">",
+    "greater_or_equal": ">=",
+    "less_than": "<",
+    "less_or_equal": "<=",
+    "equals": "==",
+    "not_equals": "!=",
+}
+
+
+# -- durations ----------------------------------------------------------------------------
+
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd])\s*\Z")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DURATION_EXPECTED = "expected a number of seconds or a duration like 45s, 30m, 1h or 2d"
+
+
+def parse_duration(value: object) -> float | None:
+    """Seconds from a number (int or float, not bool) or "45s" / "30m" / "1h" / "2d".
+
+    None when ``value`` is neither; a negative number comes back as is (the caller checks).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            return float(value) if math.isfinite(value) else None
+        except OverflowError:
+            return None
+    if isinstance(value, str):
+        found = _DURATION.match(value)
+        if found is not None:
+            return float(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+    return None
+
+
+# -- reading events -----------------------------------------------------------------------
+
+
+def event_seconds(value: object) -> float | None:
+    """An event time in epoch seconds, or None when absent or unreadable.
+
+    fastavro decodes ``timestamp-millis`` to an aware datetime; JSON events carry epoch
+    milliseconds (int or float) or an ISO 8601 string. A naive datetime is taken as UTC.
+    """
+    cls = value.__class__
+    if cls is int or cls is float:
+        try:
+            seconds = value / 1000.0  # type: ignore[operator]
+        except OverflowError:  # an int too large for a float
+            return None
+        return seconds if math.isfinite(seconds) else None
+    if isinstance(value, dt.datetime):
+        return _aware(value).timestamp()
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        return _aware(parsed).timestamp()
+    return None  # absent (MISSING), None, bool, anything else
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def metric_value(event: Mapping[str, Any], metric: str) -> object:
+    """The raw value of ``metric`` in a device reading, MISSING when the event has none.
+
+    In this order, as Bella's Reef's alert worker reads a reading: ``value`` when the
+    event's ``metric`` is this metric (and the value is set), else ``json_value[metric]``,
+    else ``metadata[metric]``. A value found in one place is final even when it is not a
+    number: the next place is only tried when this one lacks the metric.
+    """
+    if event.get("metric") == metric:
+        value = event.get("value")
+        if value is not None:
+            return value
+    for place in ("json_value", "metadata"):
+        container = event.get(place)
+        if isinstance(container, Mapping) and metric in container:
+            return container[metric]
+    return MISSING
+
+
+def _number(value: object) -> float | None:
+    """``value`` as a float when it is an int or a float (not a bool, not NaN)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            return None
+        return None if math.isnan(number) else number
+    return None
+
+
+def _key_text(value: object) -> str | None:
+    if value is MISSING or value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+# -- the rules ------------------------------------------------------------------------------
+#
+# Not frozen: alerts.model.StatefulRule declares plain (settable) attributes, and mypy does
+# not accept a frozen dataclass's read-only fields for those. Nothing assigns to a rule after
+# load. eq=False: rules compare and hash by identity, like rules.model.Rule.
+
+
+@dataclass(slots=True, eq=False)
+class ThresholdRule:
+    """``type: threshold``: ``<metric> <operator> <threshold>`` per device (or state key)."""
+
+    id: str
+    name: str
+    enabled: bool
+    priority: str
+    source: str
+    channels: tuple[str, ...]
+    message_template: Template
+    subject_template: Template
+    resolve_template: Template
+    no_data_template: Template
+    metric: str | None  # always set on a threshold rule; Optional for the protocol
+    operator: str | None  # the symbol: >, >=, <, <=, == or !=
+    threshold: float | None  # always set on a threshold rule
+    resolve_threshold: float | None = None
+    # None: every device; else the accepted device ids (as text).
+    device_ids: frozenset[str] | None = None
+    conditions: tuple[Condition, ...] = ()
+    state_key: str = DEFAULT_THRESHOLD_STATE_KEY  # a dot path: the alert's key
+    timestamp_field: str = DEFAULT_TIMESTAMP_FIELD  # a dot path: the event time
+    notify_on_resolve: bool = False
+    for_seconds: float = 0.0
+    repeat_interval: float = 0.0
+    no_data_seconds: float = 0.0
+    recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    index: int = 0
+    _holds: Callable[[Any, Any], bool] = field(init=False, repr=False)
+    _limit: float = field(init=False, repr=False)
+    _resolve_limit: float | None = field(init=False, repr=False)
+    _filter: Predicate | None = field(init=False, repr=False)
+    _key: Getter = field(init=False, repr=False)
+    _time: Getter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.metric is None or self.operator is None or self.threshold is None:
+            raise ValueError("a threshold rule needs metric, operator and threshold")
+        self.operator = OPERATOR_WORDS.get(self.operator, self.operator)
+        if self.operator not in COMPARISONS:
+            raise ValueError(f"unknown threshold operator {self.operator!r}")
+        self._holds = COMPARISONS[self.operator]
+        self._limit = self.threshold
+        self._resolve_limit = self.resolve_threshold
+        self._filter = all_of(tuple(c.test for c in self.conditions)) if self.conditions else None
+        self._key = compile_path(self.state_key)
+        self._time = compile_path(self.timestamp_field)
+
+    @property
+    def template_values(self) -> dict[str, object]:
+        """The rule's own values a template may use."""
+        return {
+            "rule_id": self.id,
+            "rule_name": self.name,
+            "priority": self.priority,
+            "metric": self.metric,
+            "operator": self.operator,
+            "threshold": self.threshold,
+        }
+
+    def observe(self, event: object) -> Reading | None:
+        """This rule's evaluation of ``event``, or None when ``event`` is not one.
+
+        Not an evaluation: not a mapping, a device not in ``device_id``, no numeric value
+        for the metric, the extra ``conditions`` not all holding, no state key value.
+        """
+        if not isinstance(event, Mapping):
+            return None
+        devices = self.device_ids
+        if devices is not None and _key_text(event.get("device_id")) not in devices:
+            return None
+        metric = self.metric
+        assert metric is not None  # __post_init__ checked it
+        value = _number(metric_value(event, metric))
+        if value is None:
+            return None
+        check = self._filter
+        if check is not None and not check(event):
+            return None
+        key = _key_text(self._key(event))
+        if key is None:
+            return None
+        holds = self._holds(value, self._limit)
+        resolve_limit = self._resolve_limit
+        clears = not holds if resolve_limit is None else not self._holds(value, resolve_limit)
+        return alerts_model.Reading(key, holds, clears, value, event_seconds(self._time(event)))
+
+
+@dataclass(slots=True, eq=False)
+class StatefulMatchRule:
+    """``type: match`` with ``state_key``: an alert per key value that holds while matching."""
+
+    id: str
+    name: str
+    enabled: bool
+    priority: str
+    source: str
+    channels: tuple[str, ...]
+    conditions: tuple[Condition, ...]
+    message_template: Template
+    subject_template: Template
+    resolve_template: Template
+    no_data_template: Template
+    state_key: str  # a dot path: the alert's key
+    timestamp_field: str = DEFAULT_TIMESTAMP_FIELD  # a dot path: the event time
+    notify_on_resolve: bool = False
+    for_seconds: float = 0.0
+    repeat_interval: float = 0.0
+    no_data_seconds: float = 0.0
+    recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    index: int = 0
+    # Never set on a match rule: the protocol's threshold fields.
+    metric: str | None = field(default=None, init=False)
+    operator: str | None = field(default=None, init=False)
+    threshold: float | None = field(default=None, init=False)
+    matches: Predicate = field(init=False, repr=False)
+    _key: Getter = field(init=False, repr=False)
+    _time: Getter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.matches = all_of(tuple(c.test for c in self.conditions))
+        self._key = compile_path(self.state_key)
+        self._time = compile_path(self.timestamp_field)
+
+    @property
+    def template_values(self) -> dict[str, object]:
+        """The rule's own values a template may use: rule_id, rule_name, priority."""
+        return {"rule_id": self.id, "rule_name": self.name, "priority": self.priority}
+
+    def observe(self, event: object) -> Reading | None:
+        """Holds when the conditions match; None when the event lacks the state key."""
+        key = _key_text(self._key(event))
+        if key is None:
+            return None
+        holds = self.matches(event)
+        return alerts_model.Reading(key, holds, not holds, None, event_seconds(self._time(event)))
+
+
+# Every rule the loader produces.
+AnyRule = Rule | ThresholdRule | StatefulMatchRule
+StatefulRules = (ThresholdRule, StatefulMatchRule)
+
+
+if TYPE_CHECKING:
+    from alerts.model import Reading, StatefulRule
+
+    def _satisfy_the_protocol(
+        threshold: ThresholdRule, match: StatefulMatchRule
+    ) -> tuple[StatefulRule, StatefulRule]:
+        """Never called: mypy checks that both classes are StatefulRules."""
+        return threshold, match
