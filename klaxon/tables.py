@@ -13,11 +13,11 @@ def when(timestamp: float | None) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], max_width: int = 60) -> str:
-    cells = [[str(h) for h in headers]] + [
-        [_clip(str(c), max_width) for c in row] for row in rows
-    ]
+    cells = [[str(h) for h in headers]] + [[_clip(str(c), max_width) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ Invariant 2 (nothing is sent twice) rests on three keys per notification id:
 
 from __future__ import annotations
 
+import os
 import secrets
 
 import redis
@@ -17,8 +18,9 @@ KEY_PREFIX = "klaxon:sent"
 # Longer than any replay window: a replay after this long would send again.
 SENT_TTL_SECONDS = 7 * 24 * 3600
 # Longer than the slowest send (channel timeouts are ~10 s), short enough that a worker
-# killed mid-send delays a redelivery only briefly.
-LEASE_SECONDS = 60
+# killed mid-send delays a redelivery only briefly. KLAXON_LEASE_SECONDS overrides it (tests
+# that kill a worker mid-send use a few seconds; keep it above the slowest channel timeout).
+LEASE_SECONDS = int(os.environ.get("KLAXON_LEASE_SECONDS", "60"))
 
 
 class RedisLedger:

@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import Task
 from celery.exceptions import Retry
+from celery.signals import worker_init
 
 from tasks.app import queue_for
 from tasks.app_instance import app
@@ -126,6 +127,12 @@ def _default_recipients(channel: str) -> list[str]:
     if recipients is None:
         recipients = getattr(getattr(built, "settings", None), "to_numbers", None)
     return list(recipients or [])
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _load_channels_at_start(**_: Any) -> None:
+    # Before prefork children fork, so they start with the settings already loaded.
+    runtime.preload()
 
 
 def deliver(task: NotifyTask, payload: dict[str, Any]) -> str:

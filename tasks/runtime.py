@@ -55,12 +55,19 @@ class WorkerRuntime:
         self._loaded = fresh
         return fresh
 
+    def preload(self) -> None:
+        """Load the channel settings now: a worker with a broken config fails at start."""
+        with self._lock:
+            self._load()
+
     def channel(self, name: str) -> tuple[ChannelConfig, Channel]:
         with self._lock:
             loaded = self._load()
             config = loaded.channels.get(name)
             if config is None:
-                raise LookupError(f"channel {name!r} is not configured in {self.settings.rules_config_path}")
+                raise LookupError(
+                    f"channel {name!r} is not configured in {self.settings.rules_config_path}"
+                )
             built = loaded.built.get(name)
             if built is None:
                 built = loaded.built[name] = CHANNELS[name].build(config.settings)
