@@ -179,6 +179,10 @@ def flower(ctx: click.Context) -> None:
 # Subcommand groups live in their own modules.
 from klaxon.alerts_cli import alerts  # noqa: E402
 from klaxon.dead_cli import dead  # noqa: E402
+from klaxon.devstack.command import dev  # noqa: E402
+from klaxon.produce_cli import produce  # noqa: E402
 
 main.add_command(alerts)
 main.add_command(dead)
+main.add_command(dev)
+main.add_command(produce)

@@ -1,0 +1,272 @@
+"""``klaxon dev`` and ``klaxon produce``: the whole pipeline on one command, nothing left behind."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pytest
+from click.testing import CliRunner
+
+from klaxon.config import load_config
+from klaxon.devstack.devconfig import write_dev_config
+from klaxon.devstack.inbox import Inbox, InboxServers
+from klaxon.devstack.ports import free_port
+from klaxon.devstack.supervisor import INFRA, Supervisor
+from klaxon.produce_cli import produce
+from tasks.channels import CHANNELS
+from tests.support.kafka import read_all
+from tests.support.ledger import MemoryLedger, sample_notification
+from tests.support.processes import ROOT
+from tests.support.wait import wait_until
+
+DEMO_SECONDS = 16  # the display tank overheats and recovers within the first 15 s
+
+
+def dev_argv(*args: str) -> list[str]:
+    """``klaxon dev`` once the CLI registers it, else the command module directly."""
+    from klaxon.cli import main
+
+    if "dev" in main.commands:
+        return [sys.executable, "-m", "klaxon", "dev", *args]
+    code = "from klaxon.devstack.command import dev; dev(prog_name='klaxon dev')"
+    return [sys.executable, "-c", code, *args]
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose environment holds ``marker`` (the run dir of one dev stack)."""
+    found = []
+    needle = marker.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if needle in environ and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class DevRun:
+    """A ``klaxon dev`` subprocess whose output is collected line by line."""
+
+    process: subprocess.Popen[str]
+    run_dir: Path
+    lines: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def value(self, prefix: str, timeout: float = 90) -> str:
+        """The rest of the first output line starting with ``prefix``."""
+
+        def found() -> str | None:
+            for line in list(self.lines):
+                if line.startswith(prefix):
+                    return line.removeprefix(prefix).strip()
+            assert self.process.poll() is None, f"klaxon dev exited early:\n{self.output}"
+            return None
+
+        return wait_until(found, timeout, 0.1, lambda: f"{prefix!r} in:\n{self.output}")
+
+    def pids(self) -> dict[str, int]:
+        listing = self.value("processes:")
+        return {name: int(pid) for name, pid in (item.split("=") for item in listing.split())}
+
+
+@pytest.fixture
+def start_dev(tmp_path: Path) -> Iterator[Any]:
+    runs: list[DevRun] = []
+
+    def start(*args: str) -> DevRun:
+        run_dir = tmp_path / f"run-{len(runs)}"
+        env = {k: v for k, v in os.environ.items() if k != "KLAXON_FAULT"}
+        process = subprocess.Popen(
+            dev_argv("--run-dir", str(run_dir), *args),
+            cwd=ROOT,
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        runs.append(DevRun(process, run_dir))
+        return runs[-1]
+
+    yield start
+    for run in runs:
+        if run.process.poll() is None:
+            os.killpg(run.process.pid, signal.SIGKILL)
+        run.process.wait(10)
+        if run.process.stdout is not None:
+            run.process.stdout.close()
+        for pid in processes_with(f"KLAXON_DEV_RUN_DIR={run.run_dir}"):
+            os.kill(pid, signal.SIGKILL)
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def assert_nothing_left(run: DevRun, pids: dict[str, int]) -> None:
+    alive = [name for name, pid in pids.items() if Path(f"/proc/{pid}").exists()]
+    assert alive == [], f"still running after klaxon dev exited: {alive}"
+    assert processes_with(f"KLAXON_DEV_RUN_DIR={run.run_dir}") == []
+
+
+def test_dev_demo_delivers_every_channel_and_a_resolve(start_dev: Any) -> None:
+    """``klaxon dev --demo-seconds`` delivers on all four channels, resolves an alert, cleans up."""
+    run = start_dev("--demo-seconds", str(DEMO_SECONDS))
+    inbox_url = run.value("inbox page:")
+    pids = run.pids()
+    assert {"kafka", "redis", "worker", "beat", "flower", "bridge"} <= set(pids)
+
+    received = wait_until(
+        lambda: get_json(f"{inbox_url}api/inbox"), 60, 0.5, "a notification in /api/inbox"
+    )
+    with urllib.request.urlopen(inbox_url, timeout=5) as response:
+        page = response.read().decode()
+    assert "Klaxon dev inbox" in page and received[0]["channel"] in page
+
+    code = run.process.wait(90)
+    assert code == 0, run.output
+    summary = run.value("received:")
+    counts = dict(re.findall(r"(\w+) (\d+)", summary))
+    assert all(int(counts[name]) > 0 for name in CHANNELS), summary
+    assert int(counts["resolve"]) > 0, summary
+    assert_nothing_left(run, pids)
+
+
+def test_dev_stops_everything_on_sigint(start_dev: Any) -> None:
+    """Ctrl-C stops the whole stack within seconds and leaves no process behind."""
+    run = start_dev("--no-demo")
+    pids = run.pids()
+    run.value("Ctrl-C stops everything")
+    started = time.monotonic()
+    os.kill(run.process.pid, signal.SIGINT)
+    assert run.process.wait(15) == 0, run.output
+    assert time.monotonic() - started < 10
+    assert "stopped" in run.output
+    assert_nothing_left(run, pids)
+
+
+@pytest.fixture
+def inbox_stack(tmp_path: Path) -> Iterator[tuple[Inbox, InboxServers, dict[str, str]]]:
+    lines: list[str] = []
+    inbox = Inbox(echo=lines.append)
+    servers = InboxServers(inbox, free_port(), free_port(), "AC" + "d" * 32, "dev-token")
+    servers.start()
+    env = {
+        "KLAXON_DEV_INBOX_URL": servers.url,
+        "KLAXON_DEV_TWILIO_SID": "AC" + "d" * 32,
+        "KLAXON_DEV_TWILIO_TOKEN": "dev-token",
+    }
+    yield inbox, servers, env
+    servers.close()
+
+
+def test_inbox_receives_every_channel_configured_by_dev_yaml(
+    tmp_path: Path, inbox_stack: tuple[Inbox, InboxServers, dict[str, str]]
+) -> None:
+    """The channels, configured by config/dev.yaml, deliver to the inbox; each arrival is listed."""
+    inbox, servers, env = inbox_stack
+    dev_config = write_dev_config(tmp_path, servers.smtp.port, env)
+    config = load_config(dev_config.path, env)
+    inbox.rule_names = dev_config.rule_names
+    for name in CHANNELS:
+        channel = CHANNELS[name].build(config.channels[name].settings)
+        notification = sample_notification(
+            name, message=f"Plate ABC123 via {name}\nmore", variants={}
+        )
+        if name == "webhook":
+            notification = replace(notification, transition="resolve")
+        channel.send(notification, MemoryLedger())
+    deliveries = wait_until(lambda: len(inbox.deliveries()) == 4 and inbox.deliveries(), 5)
+    by_channel = {d.channel: d for d in deliveries}
+    assert set(by_channel) == set(CHANNELS)
+    assert by_channel["email"].recipient == "security@dev.example.com"
+    assert by_channel["sms"].recipient == "+15550100001"
+    assert by_channel["slack"].rule == "watchlist_plate"
+    assert all(d.summary == f"Plate ABC123 via {d.channel}" for d in deliveries)
+    assert inbox.transitions() == {"resolve": 1}
+    listed = get_json(f"{servers.url}/api/inbox")
+    assert {item["channel"] for item in listed} == set(CHANNELS)
+
+
+def test_inbox_twilio_api_refuses_wrong_credentials(
+    inbox_stack: tuple[Inbox, InboxServers, dict[str, str]],
+) -> None:
+    """A wrong Twilio token gets Twilio's 401 with code 20003, and nothing is stored."""
+    inbox, servers, _env = inbox_stack
+    sid = "AC" + "d" * 32
+    request = urllib.request.Request(
+        f"{servers.url}/2010-04-01/Accounts/{sid}/Messages.json",
+        data=b"To=%2B15550100001&From=%2B15550000000&Body=hi",
+        headers={"Authorization": "Basic " + "QUM6d3Jvbmc="},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as failure:
+        urllib.request.urlopen(request, timeout=5)
+    assert failure.value.code == 401
+    assert json.loads(failure.value.read())["code"] == 20003
+    failure.value.close()
+    assert inbox.deliveries() == []
+
+
+def test_supervisor_stops_stubborn_children_and_their_children(tmp_path: Path) -> None:
+    """A child ignoring SIGTERM and a grandchild are killed after the grace period."""
+    supervisor = Supervisor(tmp_path, grace=1.0)
+    env = dict(os.environ)
+    stubborn = supervisor.start("stubborn", ["sh", "-c", "trap '' TERM; sleep 60 & wait"], env)
+    forking = supervisor.start("forking", ["sh", "-c", "sleep 60 & sleep 60"], env, tier=INFRA)
+    wait_until(lambda: len(supervisor.survivors()) >= 4, 5)
+    started = time.monotonic()
+    killed = supervisor.stop_all()
+    assert "stubborn" in killed
+    assert time.monotonic() - started < 5
+    assert supervisor.survivors() == []
+    assert not stubborn.alive and not forking.alive
+
+
+def test_produce_publishes_count_events(kafka: str) -> None:
+    """``klaxon produce`` sends --count schema-valid events and reports the achieved rate."""
+    topic = f"readings-{time.time_ns()}"
+    result = CliRunner().invoke(
+        produce,
+        ["--kind", "readings", "--count", "12", "--rate", "0", "--topic", topic,
+         "--format", "avro", "--bootstrap", kafka],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert re.search(rf"produced 12 readings event\(s\) to {topic} \(avro\) in .*/s", result.output)
+    schema = fastavro.parse_schema(json.loads((ROOT / "schemas/device_reading.avsc").read_text()))
+    messages = read_all(kafka, topic, 12)
+    values = [fastavro.schemaless_reader(io.BytesIO(m.value()), schema, schema) for m in messages]
+    assert {v["device_id"] for v in values} == {"display-tank", "frag-tank"}
