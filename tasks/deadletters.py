@@ -59,6 +59,11 @@ class DeadLetterStore:
         _, attempts, first, _ = pipe.execute()
         return int(attempts), float(first)
 
+    def failures(self, notification_id: str) -> int:
+        """Failed attempts recorded so far (a requeue starts again from 0)."""
+        raw = self.client.hget(f"{FAILURES_PREFIX}:{notification_id}", "attempts")
+        return int(raw) if raw else 0
+
     def add(self, letter: DeadLetter) -> None:
         pipe = self.client.pipeline()
         pipe.hset(RECORDS_KEY, letter.id, letter.to_json())

@@ -59,29 +59,33 @@ class NotifyTask(Task):  # type: ignore[misc]
         **options: Any,
     ) -> Retry:
         # autoretry_for computes a countdown from the class defaults; the channel's own
-        # policy and the receiver's Retry-After decide instead.
+        # policy and the receiver's Retry-After decide instead. Failed attempts are counted
+        # in Redis, not by Celery's ``request.retries``, which also counts lease waits.
+        unlimited = self.request.retries + 1
         if isinstance(exc, LeaseBusy):
-            countdown, max_retries = LEASE_SECONDS / 4, None  # not a failed attempt
-        elif isinstance(exc, DeliveryError):
+            # Another worker holds the lease: wait for it; that is not a failed attempt.
+            return super().retry(
+                args, kwargs, exc, throw, eta, LEASE_SECONDS / 4, unlimited, **options
+            )
+        if isinstance(exc, DeliveryError):
             policy = self.policy()
-            countdown = policy.countdown(self.request.retries, exc.retry_after)
-            max_retries = policy.max_retries
-            # Out of retries, super().retry re-raises ``exc`` and on_failure counts this
-            # attempt as it writes the dead letter: counting it here too would add one.
-            if self.request.retries < max_retries:
-                DeadLetterStore(runtime.redis).note_failure(self.request.id)
-                log.warning(
-                    "%s %s attempt %d failed (%s): %s; retrying in %.1fs",
-                    self.name,
-                    self.request.id,
-                    self.request.retries + 1,
-                    exc.reason,
-                    exc,
-                    countdown,
-                )
-        return super().retry(
-            args, kwargs, exc, throw, eta, countdown, max_retries, **options
-        )
+            store = DeadLetterStore(runtime.redis)
+            failed = store.failures(self.request.id)
+            if failed >= policy.max_retries:
+                raise exc  # out of retries: on_failure counts this attempt and dead-letters it
+            store.note_failure(self.request.id)
+            countdown = policy.countdown(failed, exc.retry_after)
+            max_retries = unlimited
+            log.warning(
+                "%s %s attempt %d failed (%s): %s; retrying in %.1fs",
+                self.name,
+                self.request.id,
+                failed + 1,
+                exc.reason,
+                exc,
+                countdown,
+            )
+        return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
