@@ -7,6 +7,7 @@ skipped. Invariant 4: an undecodable message is copied to ``<topic>.dlq`` and pa
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -26,6 +27,9 @@ from ingest.messages import KafkaMessage
 from ingest.pipeline import Outcome, Pipeline
 from ingest.publisher import Publisher
 from klaxon import metrics
+from klaxon.lag import Throttle, update_lag
+from klaxon.queue_depth import update_queue_depth
+from klaxon.stats import StatsRecorder
 from tasks.notification import Notification
 
 log = logging.getLogger(__name__)
@@ -59,6 +63,9 @@ class Bridge:
         batch_size: int = 500,
         dry_run: bool = False,
         on_dry_run: Callable[[Notification], None] | None = None,
+        redis_client: redis.Redis | None = None,
+        channels: Sequence[str] = (),
+        recorder: StatsRecorder | None = None,
     ) -> None:
         self.consumer = consumer
         self.pipeline = pipeline
@@ -70,6 +77,11 @@ class Bridge:
         self.dry_run = dry_run
         self.on_dry_run = on_dry_run or (lambda n: None)
         self.stats = BridgeStats()
+        self.redis_client = redis_client
+        self.channels = channels
+        self.recorder = recorder
+        # Lag, queue depth and statistics are sampled, not computed per batch.
+        self._sampling = Throttle(5.0)
         self.assigned: set[tuple[str, int]] = set()
 
     # Rebalance callbacks: a batch is always finished and committed before consume() is
@@ -107,6 +119,8 @@ class Bridge:
     ) -> None:
         """Consume until ``stop`` is set (finishing the batch in hand), or after one batch."""
         while not stop.is_set():
+            if self._sampling.ready():
+                self.sample()
             if between_batches is not None:
                 between_batches()
             messages = self.consumer.consume(self.batch_size, timeout=0.5)
@@ -189,5 +203,16 @@ class Bridge:
                 "commit of %d partition(s) failed, they will be replayed: %s", len(offsets), exc
             )
 
+    def sample(self) -> None:
+        """Refresh the gauges (lag, queue depth) and publish statistics for ``klaxon status``."""
+        update_lag(self.consumer, self.assigned)
+        if self.redis_client is not None:
+            update_queue_depth(self.redis_client, self.channels)
+        if self.recorder is not None:
+            self.recorder.publish(dataclasses.asdict(self.stats))
+
     def close(self) -> None:
+        """Leave the group (its partitions move at once) and withdraw our statistics."""
         self.consumer.close()
+        if self.recorder is not None:
+            self.recorder.clear()

@@ -24,6 +24,7 @@ from ingest.reload import Reloader
 from ingest.stateful import StatefulStage
 from klaxon.config import KlaxonConfig
 from klaxon.settings import Settings
+from klaxon.stats import StatsRecorder
 from rules.engine import RuleEngine
 from tasks.app import make_app
 
@@ -142,6 +143,9 @@ def build_bridge(config: KlaxonConfig, settings: Settings, dry_run: bool = False
         AlertStore(client),
         alert_topic,
         dry_run=dry_run,
+        redis_client=client,
+        channels=sorted(name for name, channel in config.channels.items() if channel.enabled),
+        recorder=StatsRecorder(client, "bridge"),
     )
     bridge.subscribe(sorted(pipeline.engine.topics))
     return bridge

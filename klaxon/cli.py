@@ -110,6 +110,24 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     worker.on_dry_run = show
+    if settings.metrics_port:
+        import redis
+
+        from klaxon.health import bridge_readiness, serve
+
+        try:
+            serve(
+                settings.metrics_port,
+                bridge_readiness(worker, redis.Redis.from_url(settings.redis_url)),
+            )
+        except OSError as exc:
+            worker.close()
+            click.echo(
+                f"error: cannot serve metrics on port {settings.metrics_port} (METRICS_PORT): "
+                f"{exc.strerror}",
+                err=True,
+            )
+            sys.exit(2)
     reloader = reloader_for(worker, settings)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request())
     reloader.start_watching()
@@ -137,6 +155,11 @@ def worker(ctx: click.Context, queues: str | None) -> None:
     from tasks.channels import CHANNELS
 
     queues = queues or ",".join([*(queue_for(name) for name in CHANNELS), "klaxon.sweep"])
+    from tasks.worker_metrics import prepare_multiproc_dir
+
+    # Before worker_main: Celery's CLI imports Flower, which imports prometheus_client,
+    # and multiprocess mode must be chosen before that.
+    prepare_multiproc_dir()
     argv = ["worker", "-Q", queues, "-E", "--loglevel", "INFO", *ctx.args]
     app.worker_main(argv)
 
@@ -181,8 +204,10 @@ from klaxon.alerts_cli import alerts  # noqa: E402
 from klaxon.dead_cli import dead  # noqa: E402
 from klaxon.devstack.command import dev  # noqa: E402
 from klaxon.produce_cli import produce  # noqa: E402
+from klaxon.status_cli import status  # noqa: E402
 
 main.add_command(alerts)
 main.add_command(dead)
 main.add_command(dev)
 main.add_command(produce)
+main.add_command(status)

@@ -56,3 +56,14 @@ partitions_assigned = Gauge("klaxon_partitions_assigned", "Partitions assigned t
 config_reloads = Counter("klaxon_config_reloads_total", "Rule reloads", ["result"])
 build_info = Info("klaxon_build", "Klaxon version")
 build_info.info({"version": __version__})
+
+# Queues and stores in Redis, sampled by the bridge (klaxon.queue_depth) every few seconds.
+queue_depth = Gauge(
+    "klaxon_queue_depth", "Tasks waiting in a notification queue (Redis list)", ["queue"]
+)
+unacked_tasks = Gauge(
+    "klaxon_unacked_tasks",
+    "Tasks a worker holds unacknowledged (running, or waiting for a retry countdown)",
+)
+dead_letters = Gauge("klaxon_dead_letters", "Dead letters kept in Redis", ["channel"])
+active_alerts = Gauge("klaxon_active_alerts", "Alerts in the triggered state", ["rule_id"])

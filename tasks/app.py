@@ -32,7 +32,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         "klaxon",
         broker=settings.redis_url,
         backend=settings.redis_url,
-        include=["tasks.notify", "tasks.sweep"],
+        include=["tasks.notify", "tasks.sweep", "tasks.worker_metrics"],
     )
     transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
     app.conf.update(

@@ -90,7 +90,14 @@ class Stack:
         self.started: list[ManagedProcess] = []
 
     def env(self, config: Path, **extra: str) -> dict[str, str]:
-        return {**self.base_env, "RULES_CONFIG_PATH": str(config), **extra}
+        """A process's environment; each gets metrics ports of its own (tests run side by side)."""
+        return {
+            **self.base_env,
+            "RULES_CONFIG_PATH": str(config),
+            "METRICS_PORT": str(servers.free_port()),
+            "WORKER_METRICS_PORT": str(servers.free_port()),
+            **extra,
+        }
 
     def worker(
         self,

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import redis
+import requests
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Stack
+from tests.support import servers
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PlateProducer, committed, plate_event
 from tests.support.schema_registry import SchemaRegistryDouble
@@ -131,3 +138,78 @@ def test_sighup_reloads_the_rules(
     bridge.wait_for_log("rules reloaded from", timeout=20)
     PlateProducer(kafka, registry.url, topic).send(plate_event("OLD003"))
     sink.wait_for(1, "/hook")
+
+
+SEED_METRICS = {
+    "alert_engine_events_consumed": "counter",
+    "alert_engine_rules_matched": "counter",
+    "alert_engine_rule_evaluation_time_seconds": "histogram",
+    "alert_engine_alerts_triggered": "counter",
+    "alert_engine_alerts_rate_limited": "counter",
+    "alert_engine_notifications_sent": "counter",
+    "alert_engine_notifications_failed": "counter",
+    "alert_engine_notification_send_time_seconds": "histogram",
+}
+
+
+def test_a_running_bridge_is_ready_serves_the_seed_metrics_and_reports_status(
+    stack: Stack,
+    kafka: str,
+    registry: SchemaRegistryDouble,
+    sink: HttpSink,
+    topic: str,
+    write_config: Callable[..., Path],
+) -> None:
+    """/readyz answers 200 once partitions are assigned; /metrics has the seed's names."""
+    config = write_config(
+        {"webhook": {"url": sink.url("/hook")}}, [prefix_rule(topic, "met", "MET")]
+    )
+    port = servers.free_port()
+    stack.worker(config)
+    stack.bridge(config, METRICS_PORT=str(port))
+    PlateProducer(kafka, registry.url, topic).send(plate_event("MET001"))
+    sink.wait_for(1, "/hook")
+    base = f"http://127.0.0.1:{port}"
+    assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
+    wait_until(
+        lambda: requests.get(f"{base}/readyz", timeout=5).status_code == 200, message="/readyz 200"
+    )
+
+    def families() -> dict[str, Any]:
+        text = requests.get(f"{base}/metrics", timeout=5).text
+        return {f.name: f for f in text_string_to_metric_families(text)}
+
+    def counted() -> dict[str, Any] | None:
+        found = families()
+        return found if _consumed(found) >= 1 else None
+
+    found = wait_until(counted, message="an event counted")
+    for name, kind in SEED_METRICS.items():
+        assert name in found and found[name].type == kind, name
+    matched = [s for s in found["alert_engine_rules_matched"].samples if s.name.endswith("_total")]
+    assert [(s.labels, s.value) for s in matched] == [
+        ({"rule_id": "met", "priority": "medium"}, 1.0)
+    ]
+
+    def status() -> dict[str, Any]:
+        result = subprocess.run(
+            [sys.executable, "-m", "klaxon", "status", "--json"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "REDIS_URL": stack.base_env["REDIS_URL"]},
+            timeout=60,
+            check=True,
+        )
+        return dict(json.loads(result.stdout))
+
+    def reported() -> dict[str, Any] | None:
+        report = status()
+        return report if report.get("events") else None
+
+    report = wait_until(reported, timeout=30, message="klaxon status to show the bridge's events")
+    assert report["events"] >= 1 and report["bridges"][0]["uptime_seconds"] > 0
+
+
+def _consumed(found: dict[str, Any]) -> float:
+    family = found.get("alert_engine_events_consumed")
+    return sum(s.value for s in family.samples if s.name.endswith("_total")) if family else 0.0
