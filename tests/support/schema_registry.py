@@ -19,6 +19,7 @@ class SchemaRegistryDouble:
         self._lock = threading.Lock()
         self._ids: dict[str, int] = {}
         self._schemas: dict[int, str] = {}
+        self._subjects: set[str] = set()
         self.sink = HttpSink(self._handle)
         self.url = self.sink.url("").rstrip("/")
 
@@ -30,7 +31,11 @@ class SchemaRegistryDouble:
             with self._lock:
                 schema_id = self._ids.setdefault(canonical, len(self._ids) + 1)
                 self._schemas[schema_id] = schema
+                self._subjects.add(match.group("subject"))
             return Answer(200, {"id": schema_id})
+        if request.method == "GET" and path == "/subjects":
+            with self._lock:
+                return Answer(200, sorted(self._subjects))
         if request.method == "GET" and (match := _BY_ID.match(path)):
             with self._lock:
                 schema = self._schemas.get(int(match.group("id")))
