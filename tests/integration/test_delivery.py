@@ -34,6 +34,7 @@ from tests.conftest import Stack
 from tests.support.http_sink import Answer, HttpSink, Received
 from tests.support.kafka import PlateProducer, committed, plate_event
 from tests.support.processes import ROOT, ManagedProcess
+from tests.support.queues import drained
 from tests.support.schema_registry import SchemaRegistryDouble
 from tests.support.servers import free_port
 from tests.support.slack_server import WEBHOOK_PATH, SlackServer
@@ -226,14 +227,9 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def drained(client: redis.Redis) -> bool:
-    """Every task handed to Redis was taken and acknowledged (retries included)."""
-    return all(client.llen(q) == 0 for q in QUEUES) and client.hlen("unacked") == 0
-
-
 def wait_drained(client: redis.Redis) -> None:
     wait_until(
-        lambda: drained(client),
+        lambda: drained(client, QUEUES),
         timeout=DEADLINE,
         message=lambda: f"queues drained: {queue_state(client)}",
     )

@@ -21,6 +21,7 @@ from tests.conftest import Stack
 from tests.support import servers
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PlateProducer, committed, plate_event
+from tests.support.queues import drained
 from tests.support.schema_registry import SchemaRegistryDouble
 from tests.support.wait import wait_until
 
@@ -39,10 +40,6 @@ def prefix_rule(topic: str, rule_id: str, prefix: str) -> dict[str, Any]:
 
 def plates_at(sink: HttpSink) -> list[str]:
     return [r.json()["message"] for r in sink.requests("/hook")]
-
-
-def drained(client: redis.Redis) -> bool:
-    return client.llen("notify.webhook") == 0 and client.hlen("unacked") == 0
 
 
 def test_sigterm_mid_stream_commits_what_it_enqueued_and_loses_nothing(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -16,34 +13,6 @@ from tests.support.http_sink import HttpSink
 from tests.support.kafka import PlateProducer, committed, plate_event
 from tests.support.schema_registry import SchemaRegistryDouble
 from tests.support.wait import wait_until
-
-
-@contextmanager
-def redis_on(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    with tempfile.TemporaryDirectory() as workdir:
-        process = subprocess.Popen(
-            [
-                servers.redis_server_binary(),
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                workdir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_until(lambda: servers.port_open(port), message=f"redis on {port}")
-            yield process
-        finally:
-            process.kill()
-            process.wait(10)
 
 
 def test_redis_down_stops_commits_and_the_event_is_delivered_when_it_returns(
@@ -69,7 +38,7 @@ def test_redis_down_stops_commits_and_the_event_is_delivered_when_it_returns(
             }
         ],
     )
-    with redis_on(port):
+    with servers.redis_server(port):
         stack.worker(config, REDIS_URL=url)
         bridge = stack.bridge(config, REDIS_URL=url)
     # Redis is gone now.
@@ -80,7 +49,7 @@ def test_redis_down_stops_commits_and_the_event_is_delivered_when_it_returns(
     assert committed(kafka, stack.group, topic) == {}
     assert bridge.alive
 
-    with redis_on(port):
+    with servers.redis_server(port):
         (post,) = sink.wait_for(1, "/hook", timeout=60)
         assert post.json()["message"] == "cam-9"
         wait_until(

@@ -19,6 +19,7 @@ from tests.conftest import Stack
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import create_topics, read_all
 from tests.support.processes import ROOT
+from tests.support.queues import drained
 from tests.support.readings import READING_SCHEMA_PATH, ReadingProducer, reading
 from tests.support.schema_registry import SchemaRegistryDouble
 from tests.support.wait import wait_until
@@ -54,10 +55,6 @@ def transitions(sink: HttpSink, device: str | None = None) -> list[str]:
         for r in sink.requests("/hook")
         if device is None or r.json()["event"]["device_id"] == device
     ]
-
-
-def drained(client: redis.Redis) -> bool:
-    return client.llen("notify.webhook") == 0 and client.hlen("unacked") == 0
 
 
 def klaxon(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -237,4 +234,3 @@ def test_no_data_alert_is_raised_by_the_sweep_and_resolved_by_the_next_reading(
         lambda: "no_data_resolve" in kinds(), timeout=30, message=lambda: f"resolve, got {kinds()}"
     )
     assert kinds().count("no_data") == 1
-

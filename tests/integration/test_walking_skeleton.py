@@ -12,6 +12,7 @@ import redis
 from tests.conftest import Stack
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PlateProducer, committed, plate_event, read_all
+from tests.support.queues import drained
 from tests.support.schema_registry import SchemaRegistryDouble
 from tests.support.wait import wait_until
 
@@ -52,11 +53,6 @@ def posts_for(sink: HttpSink, plate: str) -> list[Any]:
     return [
         r for r in sink.requests("/hook") if r.json()["event"]["plate"]["normalized_text"] == plate
     ]
-
-
-def drained(client: redis.Redis) -> bool:
-    """Every task handed to Redis has been taken and acknowledged by a worker."""
-    return client.llen("notify.webhook") == 0 and client.hlen("unacked") == 0
 
 
 def test_watchlist_plate_gives_exactly_one_post_with_rendered_message(

@@ -48,6 +48,22 @@ def redis_server_binary() -> str:
 
 
 @contextmanager
+def redis_server(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A Redis of our own on ``port``, memory only, killed on exit."""
+    with tempfile.TemporaryDirectory(prefix="klaxon-redis-") as workdir:
+        argv = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1"]
+        argv += ["--save", "", "--appendonly", "no", "--dir", workdir]
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            wait_until(lambda: _answers(url), timeout=15, message=f"redis on {port}")
+            yield process
+        finally:
+            process.kill()
+            process.wait(10)
+
+
+@contextmanager
 def redis_url() -> Iterator[str]:
     """REDIS_URL if it answers (tests flush that database), else a Redis of our own."""
     given = os.environ.get("REDIS_URL")
@@ -55,31 +71,8 @@ def redis_url() -> Iterator[str]:
         yield given
         return
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="klaxon-redis-") as workdir:
-        process = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                workdir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"redis://127.0.0.1:{port}/0"
-        try:
-            wait_until(lambda: _answers(url), timeout=15, message=f"redis on {port}")
-            yield url
-        finally:
-            process.terminate()
-            process.wait(10)
+    with redis_server(port):
+        yield f"redis://127.0.0.1:{port}/0"
 
 
 def tansu_binary() -> str:
