@@ -126,11 +126,9 @@ class NotifyTask(Task):  # type: ignore[misc]
 
 
 def _default_recipients(channel: str) -> list[str]:
-    _, built = runtime.channel(channel)
-    recipients = getattr(getattr(built, "settings", None), "recipients", None)
-    if recipients is None:
-        recipients = getattr(getattr(built, "settings", None), "to_numbers", None)
-    return list(recipients or [])
+    config, _ = runtime.channel(channel)
+    configured = CHANNELS[channel].recipients
+    return list(configured(config.settings)) if configured else []
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,5 +35,10 @@ class ChannelSpec:
     # Message variants the bridge renders for this channel, each with its escaping of
     # event values, e.g. {"html": html.escape}.
     variants: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
-    # Whether ``notify`` recipients may be overridden per rule (email addresses, phone numbers).
-    has_recipients: bool = False
+    # The configured recipients of a multi-recipient channel (email addresses, phone
+    # numbers), read from its settings; a rule may address others instead.
+    recipients: Callable[[Any], Sequence[str]] | None = None
+
+    @property
+    def has_recipients(self) -> bool:
+        return self.recipients is not None

@@ -265,5 +265,5 @@ SPEC = ChannelSpec(
     parse_settings=parse_settings,
     build=EmailChannel,
     variants={"html": html.escape},
-    has_recipients=True,
+    recipients=lambda settings: settings.recipients,
 )

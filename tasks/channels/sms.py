@@ -204,4 +204,9 @@ def _summary(failures: list[DeliveryError], attempted: int) -> DeliveryError:
     return PermanentError(message, reasons.pop() if len(reasons) == 1 else Reason.CLIENT_ERROR)
 
 
-SPEC = ChannelSpec(name="sms", parse_settings=parse_settings, build=SmsChannel, has_recipients=True)
+SPEC = ChannelSpec(
+    name="sms",
+    parse_settings=parse_settings,
+    build=SmsChannel,
+    recipients=lambda settings: settings.to_numbers,
+)

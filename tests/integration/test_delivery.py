@@ -750,3 +750,29 @@ def test_bridge_killed_before_commit_delivers_all_four_channels_once(
     assert receivers.counts() == ONCE_EACH
     assert len(receivers.smtp.mail) == 1
     assert dead_count(redis_client) == 0
+
+
+def test_an_sms_dead_letter_lists_only_the_numbers_still_owed_the_message(
+    stack: Stack,
+    kafka: str,
+    registry: SchemaRegistryDouble,
+    topic: str,
+    write_config: Callable[..., Path],
+    receivers: Receivers,
+) -> None:
+    """One invalid number of two: the other gets its SMS once; the dead letter names the bad one."""
+    good, bad = TO_NUMBERS
+    receivers.twilio.fail(bad, invalid_number(bad))
+    config = write_config(
+        {"sms": receivers.notifications()["sms"]}, [watchlist_rule(topic, ["ABC123"], ["sms"])]
+    )
+    stack.worker(config, queues="notify.sms", **receivers.worker_env())
+    stack.bridge(config)
+    PlateProducer(kafka, registry.url, topic).send(plate_event("ABC123"))
+
+    redis_url = stack.base_env["REDIS_URL"]
+    (letter,) = wait_until(lambda: dead_list(redis_url), timeout=DEADLINE, message="a dead letter")
+    assert letter["channel"] == "sms" and letter["reason"] == "invalid_recipient"
+    assert letter["recipients_left"] == [bad]
+    assert receivers.twilio.delivered()[good] == 1
+    assert receivers.twilio.delivered()[bad] == 0
