@@ -123,7 +123,12 @@ class Bridge:
                 self.sample()
             if between_batches is not None:
                 between_batches()
-            messages = self.consumer.consume(self.batch_size, timeout=0.5)
+            # Wait for the first message only, then take what else is already fetched:
+            # consume(n, timeout) would hold a lone event until n arrive or the timeout.
+            first = self.consumer.poll(0.5)
+            if first is None:
+                continue
+            messages = [first, *self.consumer.consume(self.batch_size - 1, timeout=0)]
             batch = [m for m in messages if not self._is_error(m)]
             if batch:
                 if not self.handle(batch, stop):

@@ -17,8 +17,9 @@ from ingest.cooldown import Cooldowns
 from ingest.decoding import Decoder, load_schema
 from ingest.dlq import DeadLetterTopic
 from ingest.errors import BridgeError
+from ingest.fast_publisher import PipelinedPublisher, UnsupportedConfiguration
 from ingest.pipeline import Pipeline
-from ingest.publisher import CeleryPublisher
+from ingest.publisher import CeleryPublisher, Publisher
 from ingest.registry import SchemaRegistry
 from ingest.reload import Reloader
 from ingest.stateful import StatefulStage
@@ -121,12 +122,22 @@ def reloader_for(bridge: Bridge, settings: Settings) -> Reloader:
     return Reloader(settings.rules_config_path, settings.kafka_topic, apply)
 
 
+def build_publisher(settings: Settings, client: redis.Redis) -> Publisher:
+    app = make_app(settings)
+    if settings.publisher == "celery":
+        return CeleryPublisher(app)
+    try:
+        return PipelinedPublisher(app, client)
+    except UnsupportedConfiguration as exc:
+        raise BridgeError(f"{exc} (set KLAXON_PUBLISHER=celery)") from exc
+
+
 def build_bridge(config: KlaxonConfig, settings: Settings, dry_run: bool = False) -> Bridge:
     client = redis.Redis.from_url(settings.redis_url)
     pipeline = build_pipeline(config, settings, client)
     consumer = Consumer(consumer_config(settings), logger=logging.getLogger("librdkafka"))
     wait_for_kafka(consumer, settings)
-    publisher = CeleryPublisher(make_app(settings))
+    publisher = build_publisher(settings, client)
     producer = Producer(producer_config(settings))
     dead_letters = DeadLetterTopic(producer, settings.dlq_suffix)
     registry = (

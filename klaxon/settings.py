@@ -20,6 +20,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name}={raw!r} is not a whole number") from None
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    if raw not in choices:
+        raise SystemExit(f"{name}={raw!r} must be one of: {', '.join(choices)}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a Klaxon process reads from its environment, with the seed's defaults."""
@@ -37,6 +44,9 @@ class Settings:
     metrics_port: int = 8003
     dlq_suffix: str = ".dlq"
     alert_events_topic: str = "klaxon.alert-events"
+    # "pipelined": protocol-2 messages built per batch, one Redis round trip (default);
+    # "celery": stock send_task, one message at a time.
+    publisher: str = "pipelined"
     readings_topic: str = "devices.readings"
     extra_kafka: dict[str, str] = field(default_factory=dict)
 
@@ -65,6 +75,7 @@ class Settings:
             metrics_port=_int(env, "METRICS_PORT", cls.metrics_port),
             dlq_suffix=env.get("KLAXON_DLQ_SUFFIX") or cls.dlq_suffix,
             alert_events_topic=env.get("KLAXON_ALERT_EVENTS_TOPIC") or cls.alert_events_topic,
+            publisher=_choice(env, "KLAXON_PUBLISHER", ("pipelined", "celery"), cls.publisher),
             readings_topic=env.get("KLAXON_READINGS_TOPIC") or cls.readings_topic,
             extra_kafka=extra,
         )

@@ -109,6 +109,8 @@ class DevStack:
             KAFKA_TOPIC=PLATE_TOPIC,
             KAFKA_GROUP_ID="klaxon-dev",
             KAFKA_SESSION_TIMEOUT_MS="2000",
+            # tansu holds each fetch for fetch.wait.max.ms even with data ready.
+            KAFKA_CONSUMER_FETCH_WAIT_MAX_MS="10",
             REDIS_URL=ends.redis.url,
             METRICS_PORT=str(ends.ports["metrics"].number),
             WORKER_METRICS_PORT=str(ends.ports["worker_metrics"].number),
