@@ -123,6 +123,8 @@ def run_bridge(
             time.sleep(0.002)
         started = time.perf_counter()
         finished = watch.wait(timeout=600, interval=WATCH_INTERVAL)
+        stats = bridge.stats
+        print(f"    {publisher}: {stats.events / max(stats.batches, 1):.0f} events a batch")
         return finished - started, bridge.stats.enqueued
     finally:
         stop.set()

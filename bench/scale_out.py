@@ -1,20 +1,19 @@
 """Two bridges in one consumer group against one: events/s until every offset is committed.
 
-    .venv/bin/python -m bench.scale_out [--events 100000] [--runs 2] [--bridge stock]
+    .venv/bin/python -m bench.scale_out [--events 100000] [--runs 2] [--publisher pipelined]
 
 ``klaxon bridge`` subprocesses (``tests.support.processes``) with the bench's 100 rules
 (~1% of events match) on a fresh 4-partition topic and group per run. The bridges join
 first (with two, the second join splits the partitions 2 + 2), then the events are
 produced as fast as the client goes; the clock runs from the first produce until the
 group's committed offsets reach the counted end of every partition. One and two bridges
-alternate, so load from elsewhere hits both alike. ``--bridge proposed`` runs
-``bench._proposed_bridge`` instead (poll-then-drain, PipelinedPublisher).
+alternate, so load from elsewhere hits both alike. ``--publisher celery`` runs the
+bridges with stock ``send_task`` publishing.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 import uuid
@@ -42,12 +41,14 @@ from tests.support.servers import free_port
 from tests.support.wait import wait_until
 
 
-def start_bridge(kind: str, env: dict[str, str], log_dir: Path) -> ManagedProcess:
-    env = {**env, "METRICS_PORT": str(free_port())}
-    if kind == "proposed":
-        argv = [sys.executable, "-m", "bench._proposed_bridge", "bridge"]
-        env["KAFKA_CONSUMER_FETCH_WAIT_MAX_MS"] = "10"
-        return ManagedProcess(f"bridge-{uuid.uuid4().hex[:6]}", argv, env, log_dir).start()
+def start_bridge(publisher: str, env: dict[str, str], log_dir: Path) -> ManagedProcess:
+    env = {
+        **env,
+        "METRICS_PORT": str(free_port()),
+        "KLAXON_PUBLISHER": publisher,
+        # tansu holds each fetch for fetch.wait.max.ms even with data ready (see end_to_end).
+        "KAFKA_CONSUMER_FETCH_WAIT_MAX_MS": "10",
+    }
     return processes.bridge(env, log_dir).start()
 
 
@@ -106,9 +107,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--pool", type=int, default=20_000, help="distinct events encoded")
     parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--bridge", default="stock", choices=["stock", "proposed"])
+    parser.add_argument("--publisher", default="pipelined", choices=["pipelined", "celery"])
     options = parser.parse_args()
-    header("scale out", events=options.events, runs=options.runs, bridge=options.bridge)
+    header("scale out", events=options.events, runs=options.runs, publisher=options.publisher)
     world = World()
     pool = list(world.events(min(options.pool, options.events)))
     rates: dict[int, list[float]] = {1: [], 2: []}
@@ -118,7 +119,7 @@ def main() -> None:
         for index in range(options.runs):
             for bridges in (1, 2):
                 rate, per_thousand, cores = run(
-                    env, world, pool, options.events, bridges, options.bridge, Path(workdir)
+                    env, world, pool, options.events, bridges, options.publisher, Path(workdir)
                 )
                 rates[bridges].append(rate)
                 cpu[bridges].append(per_thousand)

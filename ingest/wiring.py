@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -112,12 +113,27 @@ def build_pipeline(config: KlaxonConfig, settings: Settings, client: redis.Redis
     return Pipeline(engine, decoders, Cooldowns(client), stateful)
 
 
+def settle_heap() -> None:
+    """Keep the garbage collector off what lives as long as the process.
+
+    The compiled rules (a watchlist index can hold 100,000 entries), schemas and libraries
+    would otherwise be rescanned by every full collection while batches of decoded events
+    churn the young generations: measured, that doubled the bridge's cost per event.
+    Freezing moves them out of the collector's sight (reference counting still frees
+    them), and a larger first threshold collects the short-lived batch garbage less often.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def reloader_for(bridge: Bridge, settings: Settings) -> Reloader:
     """Reload rules into ``bridge`` on request; Redis state (cooldowns, lifecycle) stays."""
     client = bridge.pipeline.cooldowns.client
 
     def apply(config: KlaxonConfig) -> None:
         bridge.replace_pipeline(build_pipeline(config, settings, client))
+        settle_heap()
 
     return Reloader(settings.rules_config_path, settings.kafka_topic, apply)
 
@@ -159,4 +175,5 @@ def build_bridge(config: KlaxonConfig, settings: Settings, dry_run: bool = False
         recorder=StatsRecorder(client, "bridge"),
     )
     bridge.subscribe(sorted(pipeline.engine.topics))
+    settle_heap()
     return bridge
