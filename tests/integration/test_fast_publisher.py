@@ -29,6 +29,7 @@ from tests.support import servers
 from tests.support.http_sink import Answer, HttpSink
 from tests.support.kafka import plate_event
 from tests.support.processes import ManagedProcess
+from tests.support.queues import drained
 from tests.support.wait import stays_true, wait_until
 
 SECRET = "Bearer s3cr3t-token-never-in-flower"
@@ -102,10 +103,6 @@ def webhook_config(write_config: Callable[..., Path], sink: HttpSink, **webhook:
             }
         ],
     )
-
-
-def drained(client: redis.Redis) -> bool:
-    return client.llen("notify.webhook") == 0 and client.hlen("unacked") == 0
 
 
 # -- the message itself ------------------------------------------------------------------
