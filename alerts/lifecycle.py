@@ -52,16 +52,12 @@ local state = st['state'] or 'ok'
 local result = 'none'
 local fields = {'tp', tp, 'offset', offset, 'last_seen', received, 'last_value', value}
 if state == 'ok' then
-  if holds then
-    if for_s > 0 and not (st['pending_since'] and ts - tonumber(st['pending_since']) >= for_s) then
-      if state ~= 'pending' then
-        result = 'pending'
-        table.insert(fields, 'state'); table.insert(fields, 'pending')
-        table.insert(fields, 'pending_since'); table.insert(fields, ts)
-      end
-    else
-      result = 'trigger'
-    end
+  if holds and for_s > 0 then
+    result = 'pending'
+    table.insert(fields, 'state'); table.insert(fields, 'pending')
+    table.insert(fields, 'pending_since'); table.insert(fields, ts)
+  elseif holds then
+    result = 'trigger'
   end
 elseif state == 'pending' then
   if holds then

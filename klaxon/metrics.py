@@ -24,6 +24,8 @@ alerts_triggered = Counter("alert_engine_alerts_triggered_total", "Alerts trigge
 alerts_rate_limited = Counter(
     "alert_engine_alerts_rate_limited_total", "Alerts rate-limited", ["rule_id"]
 )
+# Sends happen in the workers, which count them on their own endpoint (tasks.worker_metrics);
+# the bridge exports these three too so that every seed name is on :8003, at zero.
 notifications_sent = Counter(
     "alert_engine_notifications_sent_total", "Notifications sent", ["channel", "rule_id"]
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -19,6 +20,8 @@ from klaxon.settings import Settings
 from tasks.channels import CHANNELS, Channel
 
 log = logging.getLogger(__name__)
+
+CHECK_SECONDS = 2.0
 
 
 @dataclass
@@ -33,17 +36,26 @@ class WorkerRuntime:
         self.settings = settings or Settings.from_env()
         self._lock = threading.Lock()
         self._loaded: _Loaded | None = None
+        self._checked_at = 0.0
+        self._tried_mtime: float | None = None
 
     @cached_property
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.settings.redis_url)
 
     def _load(self) -> _Loaded:
+        loaded = self._loaded
+        now = time.monotonic()
+        # Sends are the hot path: look at the file at most every CHECK_SECONDS, and parse it
+        # only when its mtime differs from the last one tried (a broken file is tried once).
+        if loaded is not None and now - self._checked_at < CHECK_SECONDS:
+            return loaded
+        self._checked_at = now
         path = self.settings.rules_config_path
         mtime = path.stat().st_mtime
-        loaded = self._loaded
-        if loaded is not None and loaded.mtime == mtime:
+        if loaded is not None and mtime == self._tried_mtime:
             return loaded
+        self._tried_mtime = mtime
         try:
             config = load_config(path, default_topic=self.settings.kafka_topic)
         except ConfigInvalid as exc:
