@@ -32,6 +32,7 @@ COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 
 COPY pyproject.toml README.md ./
+COPY contract/ ./contract/
 COPY klaxon/ ./klaxon/
 COPY ingest/ ./ingest/
 COPY rules/ ./rules/

@@ -15,8 +15,8 @@ import fastavro
 from confluent_kafka import KafkaException, Producer
 
 from alerts.store import AlertEvent
-from ingest import encoding
-from ingest.registry import SchemaRegistry
+from contract import encoding
+from contract.schema_registry import SchemaRegistry
 
 DEFAULT_TOPIC = "klaxon.alert-events"
 

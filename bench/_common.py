@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from ingest import encoding
-from ingest.registry import SchemaRegistry
+from contract import encoding
+from contract.schema_registry import SchemaRegistry
 from tests.support import servers
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PLATE_SCHEMA, PLATE_SCHEMA_RAW, create_topics
@@ -231,7 +231,7 @@ class World:
 
 def match_rate(config_path: Path, topic: str, events: Iterable[dict[str, Any]]) -> float:
     """The share of events that match at least one rule (evaluated in-process)."""
-    from klaxon.config import load_config
+    from rules.config import load_config
     from rules.engine import RuleEngine
 
     engine = RuleEngine(load_config(config_path, default_topic=topic).rules)

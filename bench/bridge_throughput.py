@@ -48,14 +48,14 @@ from bench._common import (
     stream,
     table,
 )
-from ingest.fast_publisher import PipelinedPublisher
-from ingest.publisher import CeleryPublisher
-from ingest.registry import SchemaRegistry
+from contract.celery_app import make_app
+from contract.fast_publisher import PipelinedPublisher
+from contract.publisher import CeleryPublisher
+from contract.schema_registry import SchemaRegistry
+from contract.settings import Settings
 from ingest.wiring import build_bridge, build_decoders, consumer_config
-from klaxon.config import load_config
-from klaxon.settings import Settings
+from rules.config import load_config
 from rules.engine import RuleEngine
-from tasks.app import make_app
 
 WATCH_INTERVAL = 0.05  # seconds between OffsetFetch polls of the group
 VARIANTS = ("raw", "bridge+CeleryPublisher", "bridge+PipelinedPublisher")

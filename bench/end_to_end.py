@@ -48,7 +48,7 @@ from bench._common import (
     sink,
     table,
 )
-from ingest import encoding
+from contract import encoding
 from tests.support import processes
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PLATE_SCHEMA

@@ -4,7 +4,7 @@
 
 A 20% match rate means a bridge batch of 500 events carries ~100 notifications, so the
 publishers get batches of ``--batch`` (100). Notifications are realistic: rendered by
-``ingest.compose`` from the bench's plate events and watchlist rule (~1.3 KB of JSON).
+``rules.compose`` from the bench's plate events and watchlist rule (~1.3 KB of JSON).
 
 - ``apply_async``: the registered ``notify.webhook`` task, one ``apply_async`` per
   notification (what a naive bridge does; ``send_task`` underneath);
@@ -27,14 +27,15 @@ from pathlib import Path
 import redis
 
 from bench._common import World, environment, header, median, table
-from ingest.compose import compose
-from ingest.fast_publisher import PipelinedPublisher
-from ingest.jsonsafe import jsonable
-from ingest.publisher import CeleryPublisher
-from klaxon.config import load_config
-from klaxon.settings import Settings
-from tasks.app import make_app, queue_for
-from tasks.notification import Notification, Source
+from contract.celery_app import make_app
+from contract.fast_publisher import PipelinedPublisher
+from contract.jsonsafe import jsonable
+from contract.notification import Notification, Source
+from contract.publisher import CeleryPublisher
+from contract.queues import queue_for
+from contract.settings import Settings
+from rules.compose import compose
+from rules.config import load_config
 from tasks.notify import NotifyTask
 
 QUEUE = queue_for("webhook")

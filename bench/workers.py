@@ -21,10 +21,10 @@ from pathlib import Path
 import redis
 
 from bench._common import CpuMeter, environment, header, median, sink, table
-from ingest.fast_publisher import PipelinedPublisher
-from klaxon.settings import Settings
-from tasks.app import make_app
-from tasks.notification import Notification, Source
+from contract.celery_app import make_app
+from contract.fast_publisher import PipelinedPublisher
+from contract.notification import Notification, Source
+from contract.settings import Settings
 from tests.support import processes
 from tests.support.http_sink import Answer, Received
 from tests.support.kafka import plate_event

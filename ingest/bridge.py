@@ -1,8 +1,9 @@
 """The consume loop: a batch is decoded, evaluated, enqueued, and only then committed.
 
-Invariant 1: an offset is committed only after every task of its event is in Redis. If
-Redis or the Schema Registry is down the batch in hand is retried with backoff, never
-skipped. Invariant 4: an undecodable message is copied to ``<topic>.dlq`` and passed.
+Invariant 1 (docs/design.md): an offset is committed only after every task of its event is
+in Redis. If Redis or the Schema Registry is down the batch in hand is retried with
+backoff, never skipped. Invariant 4: an undecodable message is copied to ``<topic>.dlq``
+and passed.
 """
 
 from __future__ import annotations
@@ -20,17 +21,17 @@ from kombu.exceptions import OperationalError
 
 from alerts.events_topic import AlertEventTopic
 from alerts.store import AlertStore
+from contract import metrics
+from contract.errors import DependencyDown
+from contract.notification import Notification
+from contract.publisher import Publisher
+from contract.stats import StatsRecorder
 from ingest.dlq import DeadLetterTopic
-from ingest.errors import DependencyDown
 from ingest.faults import crash_point
+from ingest.lag import Throttle, update_lag
 from ingest.messages import KafkaMessage
 from ingest.pipeline import Outcome, Pipeline
-from ingest.publisher import Publisher
-from klaxon import metrics
-from klaxon.lag import Throttle, update_lag
-from klaxon.queue_depth import update_queue_depth
-from klaxon.stats import StatsRecorder
-from tasks.notification import Notification
+from ingest.queue_depth import update_queue_depth
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 ``SET key identity NX EX ttl``: the first event takes the key and is allowed. A later event
 finds the key and is suppressed, unless the key holds its own identity: then it is the same
-event replayed after a crash (invariant 3), and it is allowed again. Its tasks carry the
-same ids as before, so the workers' sent-ledger still sends it once.
+event replayed after a crash (docs/design.md, invariant 3), and it is allowed again. Its
+tasks carry the same ids as before, so the workers' sent-ledger still sends it once.
 """
 
 from __future__ import annotations

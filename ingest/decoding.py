@@ -14,10 +14,10 @@ from typing import Any
 
 import fastavro
 
-from ingest.errors import DecodeError
-from ingest.registry import SchemaRegistry
+from contract.encoding import MAGIC_BYTE
+from contract.errors import DecodeError
+from contract.schema_registry import SchemaRegistry
 
-MAGIC_BYTE = 0
 FORMATS = ("auto", "registry", "avro", "json")
 
 

@@ -1,4 +1,4 @@
-"""Named crash points for tests of invariant 1 (a crash anywhere replays, never skips).
+"""Named crash points for tests of invariant 1 in docs/design.md: a crash replays, never skips.
 
 ``KLAXON_FAULT=crash_before_commit`` makes the bridge SIGKILL itself after a batch's tasks
 are in Redis and before its offsets are committed: the worst moment to die.

@@ -1,7 +1,7 @@
 """What the bridge does with one batch, apart from Kafka itself.
 
 decode -> evaluate rules -> admit through cooldowns -> build notifications. Each step is a
-method so the loop (``ingest.bridge``) reads as the DESIGN.md diagram and tests can drive a
+method so the loop (``ingest.bridge``) reads as the diagram in docs/design.md and tests can drive a
 step alone.
 """
 
@@ -14,17 +14,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from alerts.stage import StatefulStage
 from alerts.store import AlertEvent
-from ingest.compose import compose
+from contract import metrics
+from contract.errors import DecodeError
+from contract.notification import Notification, Source
 from ingest.cooldown import CooldownRequest, Cooldowns
 from ingest.decoding import Decoder
-from ingest.errors import DecodeError
 from ingest.messages import KafkaMessage, where
-from ingest.stateful import StatefulStage
-from klaxon import metrics
+from rules.compose import compose
 from rules.engine import RuleEngine
 from rules.model import Rule
-from tasks.notification import Notification, Source
 
 log = logging.getLogger(__name__)
 

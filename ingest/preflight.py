@@ -13,8 +13,8 @@ import requests
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from klaxon.config import check_config
-from klaxon.settings import Settings
+from contract.settings import Settings
+from rules.config import check_config
 from rules.engine import RuleEngine
 
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from klaxon import metrics
-from klaxon.config import KlaxonConfig, check_config
+from contract import metrics
+from rules.config import KlaxonConfig, check_config
 
 log = logging.getLogger(__name__)
 

@@ -12,23 +12,23 @@ from confluent_kafka import Consumer, KafkaException, Producer
 
 from alerts.events_topic import AlertEventTopic
 from alerts.lifecycle import Lifecycle
+from alerts.stage import StatefulStage
 from alerts.store import AlertStore
+from contract.celery_app import make_app
+from contract.errors import BridgeError
+from contract.fast_publisher import PipelinedPublisher, UnsupportedConfiguration
+from contract.publisher import CeleryPublisher, Publisher
+from contract.schema_registry import SchemaRegistry
+from contract.settings import Settings
+from contract.stats import StatsRecorder
 from ingest.bridge import Bridge
 from ingest.cooldown import Cooldowns
 from ingest.decoding import Decoder, load_schema
 from ingest.dlq import DeadLetterTopic
-from ingest.errors import BridgeError
-from ingest.fast_publisher import PipelinedPublisher, UnsupportedConfiguration
 from ingest.pipeline import Pipeline
-from ingest.publisher import CeleryPublisher, Publisher
-from ingest.registry import SchemaRegistry
 from ingest.reload import Reloader
-from ingest.stateful import StatefulStage
-from klaxon.config import KlaxonConfig
-from klaxon.settings import Settings
-from klaxon.stats import StatsRecorder
+from rules.config import KlaxonConfig
 from rules.engine import RuleEngine
-from tasks.app import make_app
 
 log = logging.getLogger(__name__)
 

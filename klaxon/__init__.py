@@ -1,3 +1,5 @@
 """Klaxon: Kafka events to notifications, through YAML rules, Redis and Celery workers."""
 
-__version__ = "0.1.0"
+from contract import __version__
+
+__all__ = ["__version__"]

@@ -14,8 +14,8 @@ import redis
 
 from alerts.humanize import duration
 from alerts.store import AlertEvent, AlertStore
-from klaxon.durations import Duration
-from klaxon.settings import Settings
+from contract.durations import Duration
+from contract.settings import Settings
 from klaxon.tables import table, when
 
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import click
 
-from klaxon import logs
-from klaxon.settings import Settings
+from contract import logs
+from contract.settings import Settings
 
 
 def _load_or_exit(path: Path, settings: Settings) -> Any:
-    from klaxon.config import check_config
+    from rules.config import check_config
 
     config, problems = check_config(path, default_topic=settings.kafka_topic)
     for problem in problems:
@@ -40,7 +40,7 @@ def main() -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 def check(path: Path | None) -> None:
     """Validate a rules file (default: RULES_CONFIG_PATH); exit 1 listing every error."""
-    from klaxon.config import check_config
+    from rules.config import check_config
 
     settings = Settings.from_env()
     path = path or settings.rules_config_path
@@ -74,7 +74,7 @@ def check(path: Path | None) -> None:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
 def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_format: str) -> None:
     """Consume Kafka, evaluate the rules, enqueue one task per (match, channel)."""
-    from ingest.errors import BridgeError
+    from contract.errors import BridgeError
     from ingest.wiring import build_bridge, reloader_for
 
     logs.setup(verbose, log_format)
@@ -113,7 +113,7 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
     if settings.metrics_port:
         import redis
 
-        from klaxon.health import bridge_readiness, serve
+        from contract.health import bridge_readiness, serve
 
         try:
             serve(
@@ -150,8 +150,8 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
 @click.pass_context
 def worker(ctx: click.Context, queues: str | None) -> None:
     """Start a Celery worker for notification queues (extra options go to Celery)."""
+    from contract.queues import queue_for
     from tasks import app
-    from tasks.app import queue_for
     from tasks.channels import CHANNELS
 
     queues = queues or ",".join([*(queue_for(name) for name in CHANNELS), "klaxon.sweep"])
@@ -177,8 +177,8 @@ def beat(ctx: click.Context, interval: float) -> None:
     """Start Celery beat: it schedules the no-data sweep every --interval seconds."""
     if interval <= 0:
         raise click.BadParameter("must be positive", param_hint="--interval")
+    from contract.celery_app import sweep_schedule
     from tasks import app
-    from tasks.app import sweep_schedule
 
     app.conf.beat_schedule = sweep_schedule(interval)
     app.start(["beat", "--loglevel", "INFO", *ctx.args])

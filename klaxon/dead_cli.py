@@ -10,8 +10,8 @@ import time
 import click
 import redis
 
-from klaxon.durations import Duration
-from klaxon.settings import Settings
+from contract.durations import Duration
+from contract.settings import Settings
 from klaxon.tables import table, when
 from tasks.deadletters import DeadLetter, DeadLetterStore
 
@@ -22,8 +22,8 @@ def _store() -> DeadLetterStore:
 
 def requeue(store: DeadLetterStore, letter: DeadLetter) -> None:
     """Publish the dead notification again under its own id; the sent-ledger still holds."""
+    from contract.queues import queue_for
     from tasks import app
-    from tasks.app import queue_for
 
     queue = queue_for(letter.channel)
     app.send_task(

@@ -15,8 +15,8 @@ from typing import Any
 import click
 import redis
 
-from klaxon.settings import Settings
-from klaxon.stats import read_all
+from contract.settings import Settings
+from contract.stats import read_all
 from klaxon.tables import table, when
 from tasks.channels import CHANNELS
 from tasks.deadletters import DeadLetterStore
@@ -38,7 +38,7 @@ def collect(client: redis.Redis, now: float | None = None) -> dict[str, Any]:
     """Everything ``klaxon status`` shows, as one JSON-safe dict."""
     # klaxon.cli imports this module for every command, ``klaxon worker`` included, which
     # must not import prometheus_client before PROMETHEUS_MULTIPROC_DIR is set.
-    from klaxon.queue_depth import queue_depths
+    from ingest.queue_depth import queue_depths
 
     now = time.time() if now is None else now
     shared = read_all(client)

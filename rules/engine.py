@@ -25,7 +25,7 @@ from rules.paths import Getter
 from rules.stateful import AnyRule, StatefulMatchRule, ThresholdRule
 
 if TYPE_CHECKING:
-    from alerts.model import StatefulRule
+    from rules.reading import StatefulRule
 
 _ORDER = attrgetter("index")
 

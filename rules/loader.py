@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from klaxon.mapping import MappingReader
-from klaxon.problems import ProblemSink
+from contract.mapping import MappingReader
+from contract.problems import ProblemSink
 from rules.model import (
     DEFAULT_DEDUP_KEY,
     DEFAULT_SUBJECT,

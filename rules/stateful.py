@@ -7,7 +7,7 @@ whether the alert condition holds, whether the resolve condition holds, the valu
 the event time), or None when the event is no evaluation of the rule at all. The
 lifecycle (alerts.lifecycle) turns readings into trigger / resolve / reminder.
 
-Both classes satisfy ``alerts.model.StatefulRule``; the check at the end of this module
+Both classes satisfy ``rules.reading.StatefulRule``; the check at the end of this module
 lets mypy confirm it.
 """
 
@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-# The module, not its names: alerts.model imports rules.templates, which runs rules/__init__
-# and so this module; when alerts.model is imported first, it is not finished yet here.
-from alerts import model as alerts_model
+# The module, not its names: rules.reading imports rules.templates, which runs rules/__init__
+# and so this module; when rules.reading is imported first, it is not finished yet here.
+from rules import reading as alerts_model
 from rules.model import Rule, all_of
 from rules.operators import Condition, Predicate
 from rules.paths import MISSING, Getter, compile_path
@@ -154,7 +154,7 @@ def _key_text(value: object) -> str | None:
 
 # -- the rules ------------------------------------------------------------------------------
 #
-# Not frozen: alerts.model.StatefulRule declares plain (settable) attributes, and mypy does
+# Not frozen: rules.reading.StatefulRule declares plain (settable) attributes, and mypy does
 # not accept a frozen dataclass's read-only fields for those. Nothing assigns to a rule after
 # load. eq=False: rules compare and hash by identity, like rules.model.Rule.
 
@@ -304,7 +304,7 @@ StatefulRules = (ThresholdRule, StatefulMatchRule)
 
 
 if TYPE_CHECKING:
-    from alerts.model import Reading, StatefulRule
+    from rules.reading import Reading, StatefulRule
 
     def _satisfy_the_protocol(
         threshold: ThresholdRule, match: StatefulMatchRule

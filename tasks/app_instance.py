@@ -1,5 +1,9 @@
-"""The process-wide Celery app, configured from the environment."""
+"""The workers' Celery app, configured from the environment when a worker process starts."""
 
-from tasks.app import make_app
+from contract.celery_app import make_app
+from contract.settings import Settings
 
-app = make_app()
+# The modules that define the workers' tasks, imported by the worker at start.
+WORKER_MODULES = ("tasks.notify", "tasks.sweep", "tasks.worker_metrics")
+
+app = make_app(Settings.from_env(), include=WORKER_MODULES)

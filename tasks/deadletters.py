@@ -15,7 +15,9 @@ from typing import Any
 
 import redis
 
-RECORDS_KEY = "klaxon:dead"
+from contract.queues import DEAD_LETTERS_KEY
+
+RECORDS_KEY = DEAD_LETTERS_KEY
 INDEX_KEY = "klaxon:dead:index"  # sorted set: id -> last failure time
 FAILURES_PREFIX = "klaxon:failures"
 FAILURES_TTL_SECONDS = 30 * 24 * 3600

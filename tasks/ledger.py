@@ -1,6 +1,6 @@
 """The sent-ledger in Redis: what was sent, to whom, and who is sending right now.
 
-Invariant 2 (nothing is sent twice) rests on three keys per notification id:
+Invariant 2 of docs/design.md (nothing is sent twice) rests on three keys per notification id:
 - ``sent``: set once the whole notification was delivered; a duplicate task returns early.
 - ``recipients``: the recipients that accepted it, so a retry sends only to the rest.
 - ``lease``: a short ``SET NX PX`` lock so two workers never send the same id at once

@@ -16,13 +16,13 @@ from celery import Task
 from celery.exceptions import Retry
 from celery.signals import worker_init
 
-from tasks.app import queue_for
+from contract.notification import Notification
+from contract.queues import queue_for
+from contract.retry_policy import RetryPolicy
 from tasks.app_instance import app
 from tasks.channels import CHANNELS, DeliveryError, TransientError
 from tasks.deadletters import DeadLetter, DeadLetterStore
 from tasks.ledger import LEASE_SECONDS, RedisLedger
-from tasks.notification import Notification
-from tasks.retry import RetryPolicy
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from functools import cached_property
 
 import redis
 
-from klaxon.config import ChannelConfig, load_config
-from klaxon.problems import ConfigInvalid
-from klaxon.settings import Settings
+from contract.problems import ConfigInvalid
+from contract.settings import Settings
+from rules.config import ChannelConfig, load_config
 from tasks.channels import CHANNELS, Channel
 
 log = logging.getLogger(__name__)

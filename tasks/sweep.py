@@ -18,20 +18,18 @@ from confluent_kafka import Producer
 from alerts.events_topic import AlertEventTopic
 from alerts.humanize import duration
 from alerts.lifecycle import Lifecycle
+from alerts.stage import no_data_event
 from alerts.store import AlertStore
-from ingest.compose import compose
-from ingest.publisher import CeleryPublisher
-from ingest.stateful import no_data_event
-from klaxon.config import load_config
+from contract.notification import Notification, Source
+from contract.publisher import CeleryPublisher
+from contract.queues import SWEEP_TASK
+from rules.compose import compose
+from rules.config import load_config
 from rules.engine import RuleEngine
 from tasks.app_instance import app
-from tasks.notification import Notification, Source
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
-
-SWEEP_TASK = "klaxon.sweep_no_data"
-SWEEP_QUEUE = "klaxon.sweep"
 
 
 @cache

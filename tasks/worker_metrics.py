@@ -52,8 +52,8 @@ from typing import Any
 import redis
 from celery import signals
 
-from klaxon.settings import Settings
-from klaxon.stats import count_worker
+from contract.settings import Settings
+from contract.stats import count_worker
 from tasks.channels.errors import DeliveryError
 from tasks.notify import LeaseBusy
 from tasks.runtime import runtime
@@ -137,7 +137,7 @@ def worker_metrics() -> WorkerMetrics:
     """The worker's metric objects, created on first use (after the variable is settled).
 
     They live in a registry of their own: in the bridge process the seed's names belong to
-    ``klaxon.metrics``, and in multiprocess mode the files, not a registry, are collected.
+    ``contract.metrics``, and in multiprocess mode the files, not a registry, are collected.
     """
     global _metrics  # noqa: PLW0603
     with _lock:
@@ -291,7 +291,7 @@ def start_http(pool: str = "") -> ThreadingHTTPServer | None:
     # Imported here, after worker_init settled PROMETHEUS_MULTIPROC_DIR (module docstring).
     from prometheus_client import CollectorRegistry, multiprocess  # noqa: PLC0415
 
-    from klaxon.health import redis_readiness, serve  # noqa: PLC0415
+    from contract.health import redis_readiness, serve  # noqa: PLC0415
 
     if multiprocess_active():
         registry = CollectorRegistry()

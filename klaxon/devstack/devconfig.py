@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from klaxon.config import check_config
-from klaxon.problems import ConfigProblem
-from klaxon.settings import PROJECT_ROOT
+from contract.problems import ConfigProblem
+from contract.settings import PROJECT_ROOT
+from rules.config import check_config
 
 TEMPLATE = PROJECT_ROOT / "config" / "dev.yaml"
 WATCHLIST_RULE = "watchlist_plate"

@@ -13,11 +13,11 @@ from typing import Any, Literal
 
 import fastavro
 
-from ingest import encoding
-from ingest.registry import SchemaRegistry
+from contract import encoding
+from contract.schema_registry import SchemaRegistry
+from contract.settings import Settings
 from ingest.wiring import DEFAULT_SCHEMAS
 from klaxon.devstack.events import PLATE_TOPIC, READING_TOPIC
-from klaxon.settings import Settings
 
 Format = Literal["avro", "registry", "json"]
 FORMATS: tuple[Format, ...] = ("avro", "registry", "json")

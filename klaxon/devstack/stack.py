@@ -10,13 +10,13 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contract.settings import PROJECT_ROOT
 from klaxon.devstack import infra
 from klaxon.devstack.devconfig import DevConfig, write_dev_config
 from klaxon.devstack.events import PLATE_TOPIC, READING_TOPIC
 from klaxon.devstack.inbox import Inbox, InboxServers, Links
 from klaxon.devstack.ports import HOST, Port, PortPicker
 from klaxon.devstack.supervisor import Child, Supervisor
-from klaxon.settings import PROJECT_ROOT
 
 TOPICS = (PLATE_TOPIC, READING_TOPIC)
 CHANNELS = ("email", "slack", "webhook", "sms")

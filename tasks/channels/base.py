@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from klaxon.mapping import MappingReader
-from tasks.notification import Notification
+from contract.channels.spec import SettingsSpec
+from contract.mapping import MappingReader
+from contract.notification import Notification
 
 
 class RecipientLedger(Protocol):
@@ -26,19 +27,19 @@ class Channel(Protocol):
 
 @dataclass(frozen=True)
 class ChannelSpec:
-    """How to read a channel's settings, build it, and render messages for it."""
+    """A channel as a worker sees it: its settings (shared with the bridge) and a sender."""
 
-    name: str
-    # Reads ``notifications.<name>`` (env already substituted) into the channel's settings.
-    parse_settings: Callable[[MappingReader], Any]
+    settings: SettingsSpec
     build: Callable[[Any], Channel]
-    # Message variants the bridge renders for this channel, each with its escaping of
-    # event values, e.g. {"html": html.escape}.
-    variants: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
-    # The configured recipients of a multi-recipient channel (email addresses, phone
-    # numbers), read from its settings; a rule may address others instead.
-    recipients: Callable[[Any], Sequence[str]] | None = None
 
     @property
-    def has_recipients(self) -> bool:
-        return self.recipients is not None
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def parse_settings(self) -> Callable[[MappingReader], Any]:
+        return self.settings.parse_settings
+
+    @property
+    def recipients(self) -> Callable[[Any], Sequence[str]] | None:
+        return self.settings.recipients

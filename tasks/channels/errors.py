@@ -1,4 +1,4 @@
-"""Typed delivery errors (invariant 7): a channel raises, it never returns False.
+"""Typed delivery errors (docs/design.md, invariant 7): a channel raises, it never returns False.
 
     DeliveryError
      ├── TransientError   retried by the Celery task with backoff

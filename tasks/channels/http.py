@@ -6,7 +6,6 @@ import email.utils
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -15,16 +14,6 @@ from tasks.channels.errors import PermanentError, Reason, TransientError
 # 408 Request Timeout and 429 Too Many Requests are the 4xx codes worth retrying.
 _TRANSIENT_4XX = {408: Reason.TIMEOUT, 429: Reason.RATE_LIMITED}
 _AUTH_4XX = {401, 403}
-
-
-def masked_url(url: str) -> str:
-    """The URL with its path and query hidden: webhook URLs are themselves secrets (Slack)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    path = "/…" if parts.path not in ("", "/") else parts.path
-    return urlunsplit((parts.scheme, host, path, "", ""))
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

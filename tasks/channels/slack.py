@@ -9,16 +9,17 @@ errors with a short code in the body (``invalid_payload``, ``invalid_token``,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 
-from klaxon.mapping import MappingReader
+from contract.channels import slack as settings_spec
+from contract.channels.masking import masked_url
+from contract.channels.slack import SlackSettings, slack_escape
+from contract.notification import Notification
 from tasks.channels.base import ChannelSpec, RecipientLedger
 from tasks.channels.errors import DeliveryError
-from tasks.channels.http import masked_url, raise_for_delivery, transport_errors
-from tasks.notification import Notification
+from tasks.channels.http import raise_for_delivery, transport_errors
 
 _PRIORITY_EMOJI = {
     "critical": ":rotating_light:",
@@ -32,36 +33,6 @@ _HEADER_MAX = 150
 _SECTION_MAX = 3000
 _FIELD_MAX = 2000
 _PARTIAL_ENTITY = re.compile(r"&[a-z]*$")
-
-
-@dataclass(frozen=True)
-class SlackSettings:
-    webhook_url: str = field(repr=False)  # its path is the credential
-    channel: str | None = None
-    username: str | None = None
-    icon_emoji: str | None = None
-    timeout_seconds: float = 10.0
-
-
-def parse_settings(reader: MappingReader) -> SlackSettings:
-    url = reader.required("webhook_url", str, "")
-    if url and not url.startswith(("https://", "http://")):
-        reader.error("webhook_url", f"must start with https://, got {masked_url(url)!r}")
-    timeout = reader.optional("timeout_seconds", float, 10.0)
-    if timeout <= 0:
-        reader.error("timeout_seconds", f"must be positive, got {timeout:g}")
-    return SlackSettings(
-        webhook_url=url,
-        channel=reader.optional("channel", str, "") or None,
-        username=reader.optional("username", str, "") or None,
-        icon_emoji=reader.optional("icon_emoji", str, "") or None,
-        timeout_seconds=timeout,
-    )
-
-
-def slack_escape(text: str) -> str:
-    """Slack's mrkdwn escaping: only &, < and > are control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cut(text: str, limit: int) -> str:
@@ -138,9 +109,4 @@ class SlackChannel:
         raise_for_delivery(response, self.target, detail)
 
 
-SPEC = ChannelSpec(
-    name="slack",
-    parse_settings=parse_settings,
-    build=SlackChannel,
-    variants={"slack": slack_escape},
-)
+SPEC = ChannelSpec(settings=settings_spec.SPEC, build=SlackChannel)

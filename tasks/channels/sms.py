@@ -13,8 +13,6 @@ an error message.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,58 +21,19 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from klaxon.mapping import MappingReader
+from contract.channels import sms as settings_spec
+from contract.channels.masking import masked_url
+from contract.channels.sms import MAX_BODY, SmsSettings
+from contract.notification import Notification
 from tasks.channels.base import ChannelSpec, RecipientLedger
 from tasks.channels.errors import DeliveryError, PermanentError, Reason, TransientError
-from tasks.channels.http import masked_url, retry_after_seconds, transport_errors
-from tasks.notification import Notification
+from tasks.channels.http import retry_after_seconds, transport_errors
 
-MAX_BODY = 1600
-_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 # 21211 invalid 'To' number, 21614 not a mobile number, 21610 recipient replied STOP.
 _INVALID_RECIPIENT = {21211, 21610, 21614}
 _AUTH_CODES = {20003}
 # Failures of the account or the service rather than of one message: stop the loop.
 _STOP = {Reason.AUTH, Reason.RATE_LIMITED, Reason.CONNECTION, Reason.TIMEOUT}
-
-
-@dataclass(frozen=True)
-class SmsSettings:
-    account_sid: str
-    auth_token: str = field(repr=False)
-    from_number: str | None = None
-    messaging_service_sid: str | None = None
-    to_numbers: tuple[str, ...] = ()
-    api_base_url: str | None = None
-    timeout_seconds: float = 10.0
-
-
-def parse_settings(reader: MappingReader) -> SmsSettings:
-    from_number = reader.optional("from_number", str, "") or None
-    service = reader.optional("messaging_service_sid", str, "") or None
-    if not from_number and not service:
-        reader.error("from_number", "is required unless messaging_service_sid is set")
-    to_numbers = reader.optional("to_numbers", list, [])
-    for index, number in enumerate(to_numbers):
-        if not isinstance(number, str) or not _E164.match(number):
-            reader.error(
-                f"to_numbers[{index}]", f"is not an E.164 number (+15551234567): {number!r}"
-            )
-    base_url = reader.optional("api_base_url", str, "") or None
-    if base_url and not base_url.startswith(("https://", "http://")):
-        reader.error("api_base_url", f"must start with https:// or http://, got {base_url!r}")
-    timeout = reader.optional("timeout_seconds", float, 10.0)
-    if timeout <= 0:
-        reader.error("timeout_seconds", f"must be positive, got {timeout:g}")
-    return SmsSettings(
-        account_sid=reader.required("twilio_account_sid", str, ""),
-        auth_token=reader.required("twilio_auth_token", str, ""),
-        from_number=from_number,
-        messaging_service_sid=service,
-        to_numbers=tuple(str(n) for n in to_numbers),
-        api_base_url=base_url,
-        timeout_seconds=timeout,
-    )
 
 
 def sms_body(message: str) -> str:
@@ -204,9 +163,4 @@ def _summary(failures: list[DeliveryError], attempted: int) -> DeliveryError:
     return PermanentError(message, reasons.pop() if len(reasons) == 1 else Reason.CLIENT_ERROR)
 
 
-SPEC = ChannelSpec(
-    name="sms",
-    parse_settings=parse_settings,
-    build=SmsChannel,
-    recipients=lambda settings: settings.to_numbers,
-)
+SPEC = ChannelSpec(settings=settings_spec.SPEC, build=SmsChannel)

@@ -581,8 +581,8 @@ def wait_for_flower_events(base: str, redis_url: str) -> None:
 
     (Workers run ``--without-heartbeat``, so they send no worker-online event to wait on.)
     """
-    from klaxon.settings import Settings
-    from tasks.app import make_app
+    from contract.celery_app import make_app
+    from contract.settings import Settings
 
     app = make_app(Settings(redis_url=redis_url))
 

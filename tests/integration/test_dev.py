@@ -22,12 +22,12 @@ import fastavro
 import pytest
 from click.testing import CliRunner
 
-from klaxon.config import load_config
 from klaxon.devstack.devconfig import write_dev_config
 from klaxon.devstack.inbox import Inbox, InboxServers
 from klaxon.devstack.ports import free_port
 from klaxon.devstack.supervisor import INFRA, Supervisor
 from klaxon.produce_cli import produce
+from rules.config import load_config
 from tasks.channels import CHANNELS
 from tests.support.kafka import read_all
 from tests.support.ledger import MemoryLedger, sample_notification

@@ -19,11 +19,11 @@ import requests
 from celery import Celery
 from celery.utils.saferepr import saferepr as celery_saferepr
 
-from ingest.fast_publisher import PipelinedPublisher, notification_args, saferepr
-from ingest.publisher import CeleryPublisher
-from klaxon.settings import Settings
-from tasks.app import make_app
-from tasks.notification import Notification, Source, notification_id
+from contract.celery_app import make_app
+from contract.fast_publisher import PipelinedPublisher, notification_args, saferepr
+from contract.notification import Notification, Source, notification_id
+from contract.publisher import CeleryPublisher
+from contract.settings import Settings
 from tests.conftest import Stack
 from tests.support import servers
 from tests.support.http_sink import Answer, HttpSink

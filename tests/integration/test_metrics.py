@@ -28,16 +28,16 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from klaxon import metrics
-from klaxon.health import bridge_readiness, serve
-from klaxon.lag import update_lag
-from klaxon.queue_depth import update_queue_depth
-from klaxon.settings import Settings
-from klaxon.stats import StatsRecorder, count_worker
+from contract import metrics
+from contract.celery_app import make_app
+from contract.health import bridge_readiness, serve
+from contract.notification import Notification, Source
+from contract.settings import Settings
+from contract.stats import StatsRecorder, count_worker
+from ingest.lag import update_lag
+from ingest.queue_depth import update_queue_depth
 from klaxon.status_cli import status
-from tasks.app import make_app
 from tasks.deadletters import DeadLetter, DeadLetterStore
-from tasks.notification import Notification, Source
 from tests.conftest import Stack
 from tests.support import processes
 from tests.support.http_sink import Answer, HttpSink
@@ -91,7 +91,7 @@ def sample(text: str, name: str, **labels: str) -> float | None:
 
 @pytest.fixture
 def served() -> Iterator[Callable[..., int]]:
-    """Start klaxon.health.serve on a free port; returns the port; shuts every server down."""
+    """Start contract.health.serve on a free port; returns the port; shuts every server down."""
     started = []
 
     def start(ready: Callable[[], tuple[bool, str]], registry: CollectorRegistry = REGISTRY) -> int:

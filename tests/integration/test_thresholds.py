@@ -13,8 +13,8 @@ from typing import Any
 
 import redis
 
+from contract.schema_registry import SchemaRegistry
 from ingest.decoding import Decoder
-from ingest.registry import SchemaRegistry
 from tests.conftest import Stack
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import create_topics, read_all

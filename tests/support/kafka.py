@@ -12,8 +12,8 @@ import fastavro
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from ingest import encoding
-from ingest.registry import SchemaRegistry
+from contract import encoding
+from contract.schema_registry import SchemaRegistry
 from tests.support.processes import ROOT
 from tests.support.wait import wait_until
 

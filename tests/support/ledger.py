@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from klaxon.mapping import MappingReader
-from klaxon.problems import ConfigProblem, ProblemSink
+from contract.mapping import MappingReader
+from contract.notification import Notification, Source
+from contract.problems import ConfigProblem, ProblemSink
 from tasks.channels.base import ChannelSpec
-from tasks.notification import Notification, Source
 
 
 class MemoryLedger:

@@ -8,7 +8,7 @@ from typing import Any
 import fastavro
 from confluent_kafka import Producer
 
-from ingest import encoding
+from contract import encoding
 from tests.support.processes import ROOT
 
 READING_SCHEMA_PATH = ROOT / "schemas" / "device_reading.avsc"

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from klaxon.config import (
+from contract.problems import ConfigInvalid, ConfigProblem
+from contract.retry_policy import RetryPolicy
+from rules.config import (
     ChannelConfig,
     KlaxonConfig,
     SourceConfig,
     check_config,
     load_config,
 )
-from klaxon.problems import ConfigInvalid, ConfigProblem
 from rules.engine import RuleEngine
-from tasks.retry import RetryPolicy
 
 TESTDATA = Path(__file__).resolve().parents[1] / "testdata" / "config"
 SEED = Path(__file__).resolve().parents[2] / "config" / "alert_rules.yaml"

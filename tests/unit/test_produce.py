@@ -14,6 +14,7 @@ import pytest
 import yaml
 from fastavro.validation import validate
 
+from contract.settings import PROJECT_ROOT
 from ingest.decoding import MAGIC_BYTE
 from klaxon.devstack.encode import make_encoder, schema_path
 from klaxon.devstack.events import (
@@ -23,7 +24,6 @@ from klaxon.devstack.events import (
     PlateGenerator,
     ReadingGenerator,
 )
-from klaxon.settings import PROJECT_ROOT
 from tests.support.schema_registry import SchemaRegistryDouble
 
 PLATE_SCHEMA = fastavro.parse_schema(json.loads(schema_path("plates").read_text()))

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from klaxon.problems import ProblemSink
+from contract.problems import ProblemSink
 from rules.engine import RuleEngine
 from rules.loader import ChannelDirectory, load_rules
 from rules.model import Rule

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
-from alerts.model import Reading, StatefulRule
-from klaxon.config import check_config, load_config
-from klaxon.problems import ProblemSink
+from contract.problems import ProblemSink
+from rules.config import check_config, load_config
 from rules.engine import RuleEngine
 from rules.loader import ChannelDirectory, load_rules
 from rules.model import Rule
+from rules.reading import Reading, StatefulRule
 from rules.stateful import (
     AnyRule,
     StatefulMatchRule,
@@ -505,7 +505,7 @@ def test_stateful_match_rule_observes_every_event_with_the_key() -> None:
 
 @pytest.mark.parametrize("kind", ["threshold", "match"])
 def test_both_kinds_have_every_protocol_member(kind: str) -> None:
-    """Everything alerts.model.StatefulRule declares (mypy checks the types, in rules.stateful)."""
+    """Everything rules.reading.StatefulRule declares (mypy checks the types, in rules.stateful)."""
     rule: StatefulRule = threshold_rule() if kind == "threshold" else camera_rule()
     members = set(typing.get_type_hints(StatefulRule)) | {"template_values", "observe"}
     assert "no_data_template" in members
@@ -527,7 +527,7 @@ def test_threshold_template_values_and_default_message() -> None:
     event = reading(85.2)
     found = rule.observe(event)
     assert found is not None
-    # What the stateful stage adds for a transition (ingest.stateful.Change.template_values).
+    # What the stateful stage adds for a transition (alerts.stage.Change.template_values).
     values = {**rule.template_values, "current_value": found.value, "device_id": found.key}
     assert rule.message_template.render(event, values) == (
         "Temp high: tank-1 temperature = 85.2 (> 82.0)"

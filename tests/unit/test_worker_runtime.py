@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from klaxon.settings import Settings
+from contract.settings import Settings
 from tasks import runtime as runtime_module
 from tasks.runtime import WorkerRuntime
 

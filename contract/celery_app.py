@@ -3,36 +3,35 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from celery import Celery
 
-from klaxon.settings import Settings
+from contract.queues import SWEEP_QUEUE, SWEEP_TASK, queue_for
+from contract.settings import Settings
 
 # kombu's Redis transport redelivers a message that a worker has held unacknowledged for
 # longer than this. Retries with a countdown are held that way, so the largest countdown
-# (tasks.retry.MAX_COUNTDOWN_SECONDS) stays well below it. A worker killed with SIGKILL
+# (contract.retry_policy.MAX_COUNTDOWN_SECONDS) stays well below it. A worker killed with SIGKILL
 # leaves its messages unacknowledged: they come back after this many seconds.
 VISIBILITY_TIMEOUT = int(os.environ.get("KLAXON_VISIBILITY_TIMEOUT", "3600"))
 
 # Seconds between no-data sweeps; ``klaxon beat --interval`` overrides it (the seed's flag).
 SWEEP_INTERVAL = float(os.environ.get("KLAXON_SWEEP_INTERVAL", "30"))
 
-QUEUE_PREFIX = "notify."
 
+def make_app(settings: Settings, include: Sequence[str] = ()) -> Celery:
+    """A Celery app with Klaxon's settings.
 
-def queue_for(channel: str) -> str:
-    return f"{QUEUE_PREFIX}{channel}"
-
-
-def make_app(settings: Settings | None = None) -> Celery:
-    settings = settings or Settings.from_env()
-    # Workers import the task module through ``include``; publishers never need it, which
-    # keeps ``import tasks`` light and free of import cycles with the config loader.
+    The bridge and the sweep publish through an app with no tasks (``include`` empty): it
+    shapes messages exactly as the workers' app expects them. Workers pass the modules
+    that define their tasks (``tasks.app_instance``).
+    """
     app = Celery(
         "klaxon",
         broker=settings.redis_url,
         backend=settings.redis_url,
-        include=["tasks.notify", "tasks.sweep", "tasks.worker_metrics"],
+        include=list(include),
     )
     transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
     app.conf.update(
@@ -57,7 +56,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_default_queue=queue_for("default"),
         worker_hijack_root_logger=False,
         enable_utc=True,
-        task_routes={"klaxon.sweep_no_data": {"queue": "klaxon.sweep"}},
+        task_routes={SWEEP_TASK: {"queue": SWEEP_QUEUE}},
         beat_schedule=sweep_schedule(SWEEP_INTERVAL),
     )
     return app
@@ -67,9 +66,9 @@ def sweep_schedule(interval: float) -> dict[str, dict[str, object]]:
     """Celery beat's schedule: the no-data sweep every ``interval`` seconds."""
     return {
         "no-data-sweep": {
-            "task": "klaxon.sweep_no_data",
+            "task": SWEEP_TASK,
             "schedule": interval,
             # A sweep not started within one interval is superseded by the next one.
-            "options": {"queue": "klaxon.sweep", "expires": interval},
+            "options": {"queue": SWEEP_QUEUE, "expires": interval},
         }
     }

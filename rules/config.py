@@ -21,20 +21,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 
 import yaml
 
-from klaxon.mapping import MappingReader
-from klaxon.problems import ConfigInvalid, ConfigProblem, ProblemSink
+from contract.channels import CHANNELS
+from contract.mapping import MappingReader
+from contract.problems import ConfigInvalid, ConfigProblem, ProblemSink
+from contract.retry_policy import RetryPolicy, parse_retry
 from rules.envsubst import Substitution, Unset, substitute_tree
 from rules.loader import ChannelDirectory, load_rules
 from rules.operators import show, unknown_choice
 from rules.stateful import AnyRule
-
-if TYPE_CHECKING:
-    from tasks.channels import ChannelSpec
-    from tasks.retry import RetryPolicy
 
 DEFAULT_TOPIC = "alpr.plates.detected"
 # The field of problems that concern the whole file rather than one key in it.
@@ -44,38 +42,13 @@ SourceFormat = Literal["auto", "registry", "avro", "json"]
 SOURCE_FORMATS: list[str] = ["auto", "registry", "avro", "json"]
 
 
-# -- the tasks package, imported late ------------------------------------------------------
-#
-# Importing any ``tasks.*`` module runs ``tasks/__init__``, which loads the Celery tasks,
-# whose runtime imports this module: importing ``tasks`` here at the top would make
-# ``import klaxon.config`` fail whenever it comes first.
-
-
-def _channel_specs() -> Mapping[str, ChannelSpec]:
-    from tasks.channels import CHANNELS  # noqa: PLC0415 - see above
-
-    return CHANNELS
-
-
-def _default_retry() -> RetryPolicy:
-    from tasks.retry import RetryPolicy  # noqa: PLC0415 - see above
-
-    return RetryPolicy()
-
-
-def _parse_retry(reader: MappingReader) -> RetryPolicy:
-    from tasks.retry import parse_retry  # noqa: PLC0415 - see above
-
-    return parse_retry(reader)
-
-
 @dataclass(frozen=True)
 class ChannelConfig:
     """One channel under ``notifications``; ``settings`` is what its spec parsed."""
 
     name: str
     enabled: bool = True
-    retry: RetryPolicy = field(default_factory=_default_retry)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     settings: Any = None
 
 
@@ -138,7 +111,7 @@ def check_config(
     rules: tuple[AnyRule, ...] = ()
     if top.has("rules"):
         directory = ChannelDirectory(
-            known={name: spec.has_recipients for name, spec in _channel_specs().items()},
+            known={name: spec.has_recipients for name, spec in CHANNELS.items()},
             configured={name: channel.enabled for name, channel in channels.items()},
         )
         rules = load_rules(top.raw("rules"), sink, directory, default_topic)
@@ -280,7 +253,7 @@ def _load_channels(
     notifications: Mapping[str, Any], sink: ProblemSink, unset: list[Unset]
 ) -> dict[str, ChannelConfig]:
     """Read each channel; ``unset`` lists the ${VAR}s found without a value."""
-    specs = _channel_specs()
+    specs = CHANNELS
     channels: dict[str, ChannelConfig] = {}
     for name, raw in notifications.items():
         where = f"notifications.{name}"
@@ -305,12 +278,10 @@ def _load_channels(
         channel_sink = ProblemSink(sink.file)
         reader = MappingReader(settings, where, channel_sink)
         reader.has("enabled")
-        retry = _default_retry()
+        retry = RetryPolicy()
         retry_data = reader.mapping("retry")
         if retry_data:
-            retry = _parse_retry(
-                MappingReader(retry_data, reader.field_path("retry"), channel_sink)
-            )
+            retry = parse_retry(MappingReader(retry_data, reader.field_path("retry"), channel_sink))
         parsed = spec.parse_settings(reader)
         reader.finish()
         for problem in channel_sink.problems:

@@ -16,14 +16,15 @@ machinery per message:
 The pipeline is not a MULTI/EXEC transaction by default: atomicity would buy nothing here.
 If Redis fails mid-batch some tasks may be stored, the bridge does not commit the offsets
 and replays the batch; the replayed tasks carry the same ids and the worker's sent-ledger
-makes the copies no-ops (invariant 2) -- exactly as with one ``send_task`` per message.
+makes the copies no-ops (docs/design.md, invariant 2) -- exactly as with one ``send_task``
+per message.
 MULTI would add two commands and make Redis hold and run the whole batch as one blocking
 unit. Pass ``transaction=True`` to get all-or-nothing batches anyway.
 
 ``argsrepr``/``kwargsrepr`` are Celery's ``saferepr`` of the arguments, reproduced
 character for character (a faithful, faster port below, with Celery's own function as the
-fallback for types it does not cover). Notifications never carry credentials (invariant 6),
-so the repr Flower shows holds none.
+fallback for types it does not cover). Notifications never carry credentials
+(docs/design.md, invariant 6), so the repr Flower shows holds none.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ from kombu.transport.redis import Channel as RedisChannel
 from kombu.utils.json import dumps as kombu_dumps
 from kombu.utils.url import parse_url
 
-from tasks.app import queue_for
-from tasks.notification import Notification
+from contract.notification import Notification
+from contract.queues import queue_for
 
 _EMBED = '{"callbacks": null, "errbacks": null, "chain": null, "chord": null}'
 _DELIVERY_MODES = {"persistent": 2, "transient": 1}

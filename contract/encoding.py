@@ -8,7 +8,8 @@ from typing import Any
 
 import fastavro
 
-from ingest.decoding import MAGIC_BYTE
+# Confluent wire format: byte 0 is this magic byte, bytes 1-4 the big-endian schema id.
+MAGIC_BYTE = 0
 
 
 def avro(event: dict[str, Any], schema: Any) -> bytes:

@@ -7,8 +7,8 @@ from typing import Protocol
 
 from celery import Celery
 
-from tasks.app import queue_for
-from tasks.notification import Notification
+from contract.notification import Notification
+from contract.queues import queue_for
 
 
 class Publisher(Protocol):

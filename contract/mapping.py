@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from klaxon.problems import ProblemSink
+from contract.problems import ProblemSink
 
 T = TypeVar("T")
 

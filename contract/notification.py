@@ -1,7 +1,8 @@
 """The payload of one notification task: what to say, on which channel, never how to log in.
 
 The bridge renders everything (invariant: workers are render-free) and the task carries
-only this JSON-safe record; credentials live in the worker's channel settings (invariant 6).
+only this JSON-safe record; credentials live in the worker's channel settings
+(docs/design.md, invariant 6).
 """
 
 from __future__ import annotations

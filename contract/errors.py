@@ -1,7 +1,7 @@
 """Errors of the bridge.
 
 BridgeError
- ├── DecodeError        this message is bad: dead-letter it and move on (invariant 4)
+ ├── DecodeError        this message is bad: dead-letter it and move on (docs/design.md, 4)
  └── DependencyDown     Redis or the Schema Registry is unreachable: retry, never skip
 """
 

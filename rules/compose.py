@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from ingest.jsonsafe import jsonable
+from contract.channels import CHANNELS
+from contract.jsonsafe import jsonable
+from contract.notification import Notification, Source, notification_id
 from rules.templates import Template
-from tasks.channels import CHANNELS
-from tasks.notification import Notification, Source, notification_id
 
 
 class NotifyingRule(Protocol):

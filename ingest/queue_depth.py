@@ -16,9 +16,9 @@ from collections.abc import Iterable
 import redis
 
 from alerts.store import ACTIVE_KEY
-from klaxon import metrics
-from tasks.app import queue_for
-from tasks.deadletters import RECORDS_KEY
+from contract import metrics
+from contract.queues import DEAD_LETTERS_KEY as RECORDS_KEY
+from contract.queues import queue_for
 
 log = logging.getLogger(__name__)
 

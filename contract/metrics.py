@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, Info
 
-from klaxon import __version__
+from contract import __version__
 
 # The seed's metrics (001_936ba723dbb42527.txt, "Prometheus Metrics").
 events_consumed = Counter("alert_engine_events_consumed_total", "Total events consumed")
@@ -59,7 +59,7 @@ config_reloads = Counter("klaxon_config_reloads_total", "Rule reloads", ["result
 build_info = Info("klaxon_build", "Klaxon version")
 build_info.info({"version": __version__})
 
-# Queues and stores in Redis, sampled by the bridge (klaxon.queue_depth) every few seconds.
+# Queues and stores in Redis, sampled by the bridge (ingest.queue_depth) every few seconds.
 queue_depth = Gauge(
     "klaxon_queue_depth", "Tasks waiting in a notification queue (Redis list)", ["queue"]
 )

@@ -17,10 +17,10 @@ from typing import Any
 
 from alerts.humanize import duration
 from alerts.lifecycle import Lifecycle, Observation, Transition
-from alerts.model import Reading, StatefulRule
 from alerts.store import AlertEvent
-from ingest.compose import compose
-from tasks.notification import Notification
+from contract.notification import Notification
+from rules.compose import compose
+from rules.reading import Reading, StatefulRule
 
 _ALERT_NAMESPACE = uuid.UUID("0b7f3f0e-53a1-4b0e-9f43-6b6c61786f6e")
 

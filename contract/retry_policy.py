@@ -1,6 +1,7 @@
 """Retry policy of a channel: the seed's 5 s, 10 s, 20 s by default, overridable per channel.
 
-Retrying lives only in the Celery task (``tasks.notify``); channels never sleep or loop.
+It is read with the config (``notifications.<channel>.retry``); what a worker does with it
+is decided in ``tasks`` (channels never sleep or loop).
 """
 
 from __future__ import annotations
@@ -8,11 +9,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from klaxon.mapping import MappingReader
+from contract.mapping import MappingReader
 
 # A retry with a countdown is held unacknowledged by the worker; kombu's Redis transport
 # redelivers anything held longer than the visibility timeout. The largest countdown must
-# stay well below it (see tasks.app.VISIBILITY_TIMEOUT).
+# stay well below it (see contract.celery_app.VISIBILITY_TIMEOUT).
 MAX_COUNTDOWN_SECONDS = 600.0
 
 

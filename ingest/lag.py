@@ -15,7 +15,7 @@ from typing import Any
 
 from confluent_kafka import TopicPartition
 
-from klaxon import metrics
+from contract import metrics
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,58 @@
+"""SMS (Twilio) channel settings: account, sender, default numbers and the body limit."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from contract.channels.spec import SettingsSpec
+from contract.mapping import MappingReader
+
+MAX_BODY = 1600
+
+
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    account_sid: str
+    auth_token: str = field(repr=False)
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    to_numbers: tuple[str, ...] = ()
+    api_base_url: str | None = None
+    timeout_seconds: float = 10.0
+
+
+def parse_settings(reader: MappingReader) -> SmsSettings:
+    from_number = reader.optional("from_number", str, "") or None
+    service = reader.optional("messaging_service_sid", str, "") or None
+    if not from_number and not service:
+        reader.error("from_number", "is required unless messaging_service_sid is set")
+    to_numbers = reader.optional("to_numbers", list, [])
+    for index, number in enumerate(to_numbers):
+        if not isinstance(number, str) or not _E164.match(number):
+            reader.error(
+                f"to_numbers[{index}]", f"is not an E.164 number (+15551234567): {number!r}"
+            )
+    base_url = reader.optional("api_base_url", str, "") or None
+    if base_url and not base_url.startswith(("https://", "http://")):
+        reader.error("api_base_url", f"must start with https:// or http://, got {base_url!r}")
+    timeout = reader.optional("timeout_seconds", float, 10.0)
+    if timeout <= 0:
+        reader.error("timeout_seconds", f"must be positive, got {timeout:g}")
+    return SmsSettings(
+        account_sid=reader.required("twilio_account_sid", str, ""),
+        auth_token=reader.required("twilio_auth_token", str, ""),
+        from_number=from_number,
+        messaging_service_sid=service,
+        to_numbers=tuple(str(n) for n in to_numbers),
+        api_base_url=base_url,
+        timeout_seconds=timeout,
+    )
+
+
+SPEC = SettingsSpec(
+    name="sms", parse_settings=parse_settings, recipients=lambda settings: settings.to_numbers
+)
