@@ -16,6 +16,7 @@ import redis
 
 from klaxon.config import ChannelConfig, load_config
 from klaxon.problems import ConfigInvalid
+from klaxon.redaction import SECRETS
 from klaxon.settings import Settings
 from tasks.channels import CHANNELS, Channel
 
@@ -63,6 +64,8 @@ class WorkerRuntime:
                 raise
             log.error("keeping the last good channel settings: %s", exc)
             return loaded
+        # Before any send can log them: a new token or webhook URL is masked from the start.
+        SECRETS.add_channels(config.channels)
         fresh = _Loaded(mtime, dict(config.channels), {})
         self._loaded = fresh
         return fresh
