@@ -4,34 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
 import sys
 import time
 
-# Values of environment variables that hold secrets are replaced wherever they appear.
-_SECRET_NAMES = re.compile(r"(PASSWORD|TOKEN|SECRET|AUTH|SID|WEBHOOK_URL|API_KEY)", re.IGNORECASE)
-
-
-def secret_values(env: dict[str, str] | None = None) -> list[str]:
-    env = dict(os.environ) if env is None else env
-    values = [v for k, v in env.items() if _SECRET_NAMES.search(k) and len(v) >= 6]
-    return sorted(set(values), key=len, reverse=True)
-
-
-class RedactingFilter(logging.Filter):
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        for secret in self.secrets:
-            message = message.replace(secret, "***")
-        record.msg, record.args = message, None
-        return True
+from contract import redaction
 
 
 class JsonFormatter(logging.Formatter):
@@ -43,8 +19,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+        # The redacting filter leaves the traceback as (masked) text in exc_text.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
         return json.dumps(entry, default=str)
 
 
@@ -54,10 +33,10 @@ def setup(verbose: bool = False, fmt: str = "text") -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter(secret_values()))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     if not verbose:
         for noisy in ("kombu", "celery.app", "urllib3", "librdkafka"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    redaction.install()

@@ -19,6 +19,7 @@ from contract.errors import BridgeError
 from contract.fast_publisher import PipelinedPublisher, UnsupportedConfiguration
 from contract.publisher import CeleryPublisher, Publisher
 from contract.schema_registry import SchemaRegistry
+from contract.redaction import SECRETS
 from contract.settings import Settings
 from contract.stats import StatsRecorder
 from ingest.bridge import Bridge
@@ -132,6 +133,8 @@ def reloader_for(bridge: Bridge, settings: Settings) -> Reloader:
     client = bridge.pipeline.cooldowns.client
 
     def apply(config: KlaxonConfig) -> None:
+        # A reloaded file may carry new credentials: redact them before anything logs.
+        SECRETS.add_channels(config.channels)
         bridge.replace_pipeline(build_pipeline(config, settings, client))
         settle_heap()
 

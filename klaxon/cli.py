@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from contract import logs
+from contract import logs, redaction
 from contract.settings import Settings
 
 
@@ -89,6 +89,7 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
         click.echo("configuration check " + ("failed" if failed else "passed"))
         sys.exit(1 if failed else 0)
     config = _load_or_exit(settings.rules_config_path, settings)
+    redaction.SECRETS.add_channels(config.channels)
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -192,6 +193,9 @@ def flower(ctx: click.Context) -> None:
 
     from tasks import app
 
+    # Before Flower's own set-up, which then keeps this redacting handler (tornado adds
+    # one of its own only when root has none).
+    logs.setup()
     argv = ["flower"]
     auth = os.environ.get("FLOWER_BASIC_AUTH")
     if auth:

@@ -1,5 +1,6 @@
 """The workers' Celery app, configured from the environment when a worker process starts."""
 
+import tasks.log_redaction  # noqa: F401 - connects secret redaction to Celery's logging
 from contract.celery_app import make_app
 from contract.settings import Settings
 

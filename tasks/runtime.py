@@ -15,6 +15,7 @@ from functools import cached_property
 import redis
 
 from contract.problems import ConfigInvalid
+from contract.redaction import SECRETS
 from contract.settings import Settings
 from rules.config import ChannelConfig, load_config
 from tasks.channels import CHANNELS, Channel
@@ -63,6 +64,8 @@ class WorkerRuntime:
                 raise
             log.error("keeping the last good channel settings: %s", exc)
             return loaded
+        # Before any send can log them: a new token or webhook URL is masked from the start.
+        SECRETS.add_channels(config.channels)
         fresh = _Loaded(mtime, dict(config.channels), {})
         self._loaded = fresh
         return fresh

@@ -30,15 +30,16 @@ ERRORS: dict[str, Answer] = {
 
 
 class SlackServer:
-    """Accepts webhook posts at ``WEBHOOK_PATH``; anything else is ``404 no_service``."""
+    """Accepts webhook posts at ``path``; anything else is ``404 no_service``."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str = WEBHOOK_PATH) -> None:
+        self.path = path
         self._lock = threading.Lock()
         self._failures: deque[Answer] = deque()
         self.received: list[Received] = []
         self.sink = HttpSink(self._answer)
         self.port = self.sink.port
-        self.webhook_url = self.sink.url(WEBHOOK_PATH)
+        self.webhook_url = self.sink.url(path)
 
     def fail(self, *errors: str | Answer) -> None:
         """Answer the next posts with Slack errors by name (``"channel_not_found"``) or as given."""
@@ -48,7 +49,7 @@ class SlackServer:
     def posts(self) -> list[dict[str, Any]]:
         """The JSON bodies of every post to the webhook, failed or not."""
         with self._lock:
-            return [r.json() for r in self.received if r.path == WEBHOOK_PATH]
+            return [r.json() for r in self.received if r.path == self.path]
 
     def reset(self) -> None:
         with self._lock:
@@ -61,7 +62,7 @@ class SlackServer:
     def _answer(self, request: Received) -> Answer:
         with self._lock:
             self.received.append(request)
-            if request.method != "POST" or request.path != WEBHOOK_PATH:
+            if request.method != "POST" or request.path != self.path:
                 return ERRORS["no_service"]
             if self._failures:
                 return self._failures.popleft()
