@@ -1,4 +1,4 @@
-"""Plain-Python stand-ins for what unit tests cannot build: Kafka messages, a clock, a stop flag.
+"""Stand-ins for what core unit tests cannot build or must not wait on: messages, time, stop.
 
 ``confluent_kafka.Message`` cannot be made from Python, so the bridge depends on the
 ``ingest.messages.KafkaMessage`` protocol and these objects satisfy it. The clock and the
@@ -8,7 +8,7 @@ stop flag replace wall time, so core tests never sleep.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -75,13 +75,3 @@ class InstantStop(threading.Event):
         if self.set_on_wait:
             self.set()
         return self.is_set()
-
-
-@dataclass
-class Journal:
-    """One ordered record of what several fakes did, to assert the order across them."""
-
-    entries: list[str] = field(default_factory=list)
-
-    def note(self, entry: str) -> None:
-        self.entries.append(entry)
