@@ -18,8 +18,8 @@ from contract.celery_app import make_app
 from contract.errors import BridgeError
 from contract.fast_publisher import PipelinedPublisher, UnsupportedConfiguration
 from contract.publisher import CeleryPublisher, Publisher
-from contract.schema_registry import SchemaRegistry
 from contract.redaction import SECRETS
+from contract.schema_registry import SchemaRegistry
 from contract.settings import Settings
 from contract.stats import StatsRecorder
 from ingest.bridge import Bridge
