@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.humanize import duration
+from alerts.level_stage import LevelChange, LevelStage
+from alerts.levels import LevelLifecycle
 from alerts.lifecycle import Lifecycle, Observation, Transition
 from alerts.store import AlertEvent
 from contract.notification import Notification
 from rules.compose import compose
+from rules.range import LevelReading, RangeRule
 from rules.reading import Reading, StatefulRule
 
 _ALERT_NAMESPACE = uuid.UUID("0b7f3f0e-53a1-4b0e-9f43-6b6c61786f6e")
@@ -113,13 +116,21 @@ class StatefulStage:
         self.rules_for = rules_for
         self.lifecycle = lifecycle
         self.clock = clock
+        # Range rules move one alert between levels: their own lifecycle (alerts.levels).
+        self.levels = LevelStage(LevelLifecycle(lifecycle.client), alert_id)
 
-    def changes(self, decoded: Sequence[Any]) -> list[Change]:
+    def changes(self, decoded: Sequence[Any]) -> list[Change | LevelChange]:
         """Apply every observation of the batch to the lifecycle. Touches Redis (may raise)."""
         now = self.clock()
         pending: list[tuple[Any, StatefulRule, Reading, Observation]] = []
+        ranged: list[tuple[Any, RangeRule, LevelReading]] = []
         for item in decoded:
             for rule in self.rules_for(item.source.topic):
+                if isinstance(rule, RangeRule):
+                    found = rule.observe_levels(item.event)
+                    if found is not None:
+                        ranged.append((item, rule, found))
+                    continue
                 reading = rule.observe(item.event)
                 if reading is None:
                     continue
@@ -148,16 +159,23 @@ class StatefulStage:
             ],
             received_at=now,
         )
-        return [
+        changes: list[Change | LevelChange] = [
             Change(item, rule, reading, transition, obs.at)
             for (item, rule, reading, obs), found in zip(pending, transitions, strict=True)
             for transition in found
         ]
+        return changes + list(self.levels.changes(ranged, now))
 
     @staticmethod
-    def notifications(changes: Sequence[Change], matched_at: str) -> list[Notification]:
-        built: list[Notification] = []
+    def notifications(
+        changes: Sequence[Change | LevelChange], matched_at: str
+    ) -> list[Notification]:
+        built = LevelStage.notifications(
+            [c for c in changes if isinstance(c, LevelChange)], matched_at
+        )
         for change in changes:
+            if isinstance(change, LevelChange):
+                continue
             rule, kind = change.rule, change.transition.kind
             resolves = kind in ("resolve", "no_data_resolve")
             if resolves and not rule.notify_on_resolve:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from rules.model import Rule, all_of
 from rules.operators import Condition, Predicate
 from rules.paths import Getter
-from rules.stateful import AnyRule, StatefulMatchRule, ThresholdRule
+from rules.stateful import AnyRule, StatefulRules
 
 if TYPE_CHECKING:
     from rules.reading import StatefulRule
@@ -87,7 +87,7 @@ class RuleEngine:
         for rule in rules:
             if not rule.enabled:
                 continue
-            if isinstance(rule, ThresholdRule | StatefulMatchRule):
+            if isinstance(rule, StatefulRules):
                 stateful.append(rule)
                 stateful_by_topic.setdefault(rule.source, []).append(rule)
             else:

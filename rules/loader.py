@@ -10,7 +10,8 @@ Three kinds come out, in config order:
   every match (with an optional ``rate_limit`` cooldown);
 - ``type: match`` with ``state_key``: a ``StatefulMatchRule``, an alert per state key value
   that triggers when the conditions match and resolves when they stop matching;
-- ``type: threshold``: a ``ThresholdRule`` on a device metric (see rules.stateful).
+- ``type: threshold``: a ``ThresholdRule`` on a device metric (see rules.stateful);
+- ``type: range``: a ``RangeRule``, a band or warning/critical levels (rules.range_loader).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from rules.operators import (
     unknown_choice,
 )
 from rules.paths import PathError, compile_path
+from rules.range_loader import load_range
 from rules.stateful import (
     COMPARISONS,
     DEFAULT_THRESHOLD_STATE_KEY,
@@ -60,7 +62,7 @@ from rules.templates import Template, TemplateError, compile_template
 
 # Rule ids end up in Redis keys, task ids and metric labels: keep them plain.
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-RULE_TYPES = ["match", "threshold"]
+RULE_TYPES = ["match", "threshold", "range"]
 THRESHOLD_OPERATORS = [*COMPARISONS, *OPERATOR_WORDS]
 
 # Keys of stateful rules (threshold, or match with state_key) only.
@@ -177,7 +179,8 @@ class _RuleLoader:
         priority = reader.optional("priority", str, "medium")
         if priority not in PRIORITIES:
             reader.error("priority", unknown_choice("priority", priority, list(PRIORITIES)))
-        default_source = DEFAULT_THRESHOLD_TOPIC if kind == "threshold" else self.default_topic
+        device_kinds = ("threshold", "range")
+        default_source = DEFAULT_THRESHOLD_TOPIC if kind in device_kinds else self.default_topic
         source = reader.optional("source", str, default_source)
         if not source:
             reader.error("source", "must not be empty")
@@ -199,6 +202,8 @@ class _RuleLoader:
             rule = None
         elif kind == "threshold":
             rule = self._threshold(reader, common)
+        elif kind == "range":
+            rule = load_range(self, reader, common)
         elif reader.has("state_key"):
             rule = self._stateful_match(reader, common)
         else:

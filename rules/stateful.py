@@ -19,7 +19,7 @@ import operator as op
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 # The module, not its names: rules.reading imports rules.templates, which runs rules/__init__
 # and so this module; when rules.reading is imported first, it is not finished yet here.
@@ -298,9 +298,12 @@ class StatefulMatchRule:
         return alerts_model.Reading(key, holds, not holds, None, event_seconds(self._time(event)))
 
 
+# Imported last: rules.range builds on this module's helpers.
+from rules.range import RangeRule  # noqa: E402
+
 # Every rule the loader produces.
-AnyRule = Rule | ThresholdRule | StatefulMatchRule
-StatefulRules = (ThresholdRule, StatefulMatchRule)
+AnyRule: TypeAlias = Rule | ThresholdRule | StatefulMatchRule | RangeRule
+StatefulRules = (ThresholdRule, StatefulMatchRule, RangeRule)
 
 
 if TYPE_CHECKING:
