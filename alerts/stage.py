@@ -20,10 +20,13 @@ from alerts.level_stage import LevelChange, LevelStage
 from alerts.levels import LevelLifecycle
 from alerts.lifecycle import Lifecycle, Observation, Transition
 from alerts.store import AlertEvent
+from alerts.trend_stage import TrendStage
+from alerts.trends import TrendStore
 from contract.notification import Notification
 from rules.compose import compose
 from rules.range import LevelReading, RangeRule
 from rules.reading import Reading, StatefulRule
+from rules.trends import Sampled, TrendRule
 
 _ALERT_NAMESPACE = uuid.UUID("0b7f3f0e-53a1-4b0e-9f43-6b6c61786f6e")
 
@@ -85,6 +88,10 @@ class Change:
         }
 
 
+# What the stage hands back: a lifecycle change, or a range rule's level change.
+AnyChange = Change | LevelChange
+
+
 def no_data_event(rule: StatefulRule, key: str, transition: Transition) -> AlertEvent:
     """The alert event of a silent key: no value, no threshold; triggered at its last reading."""
     return AlertEvent(
@@ -118,35 +125,45 @@ class StatefulStage:
         self.clock = clock
         # Range rules move one alert between levels: their own lifecycle (alerts.levels).
         self.levels = LevelStage(LevelLifecycle(lifecycle.client), alert_id)
+        # Trend rules judge a statistic of their state in Redis; the verdict is a Reading.
+        self.trends = TrendStage(TrendStore(lifecycle.client))
 
-    def changes(self, decoded: Sequence[Any]) -> list[Change | LevelChange]:
+    def changes(self, decoded: Sequence[Any]) -> list[AnyChange]:
         """Apply every observation of the batch to the lifecycle. Touches Redis (may raise)."""
         now = self.clock()
         pending: list[tuple[Any, StatefulRule, Reading, Observation]] = []
         ranged: list[tuple[Any, RangeRule, LevelReading]] = []
+        sampled: list[tuple[Any, TrendRule, Sampled]] = []
+        readings: list[tuple[Any, StatefulRule, Reading]] = []
         for item in decoded:
             for rule in self.rules_for(item.source.topic):
                 if isinstance(rule, RangeRule):
                     found = rule.observe_levels(item.event)
                     if found is not None:
                         ranged.append((item, rule, found))
-                    continue
-                reading = rule.observe(item.event)
-                if reading is None:
-                    continue
-                source = item.source
-                observation = Observation(
-                    rule_id=rule.id,
-                    key=reading.key,
-                    holds=reading.holds,
-                    clears=reading.clears,
-                    at=reading.at if reading.at is not None else now,
-                    topic=source.topic,
-                    partition=source.partition,
-                    offset=source.offset,
-                    value=reading.value,
-                )
-                pending.append((item, rule, reading, observation))
+                elif isinstance(rule, TrendRule):
+                    sample = rule.sample(item.event)
+                    if sample is not None:
+                        sampled.append((item, rule, sample))
+                else:
+                    reading = rule.observe(item.event)
+                    if reading is not None:
+                        readings.append((item, rule, reading))
+        readings += self.trends.readings(sampled, now)
+        for item, rule, reading in readings:
+            source = item.source
+            observation = Observation(
+                rule_id=rule.id,
+                key=reading.key,
+                holds=reading.holds,
+                clears=reading.clears,
+                at=reading.at if reading.at is not None else now,
+                topic=source.topic,
+                partition=source.partition,
+                offset=source.offset,
+                value=reading.value,
+            )
+            pending.append((item, rule, reading, observation))
         transitions = self.lifecycle.observe(
             [
                 (
@@ -159,7 +176,7 @@ class StatefulStage:
             ],
             received_at=now,
         )
-        changes: list[Change | LevelChange] = [
+        changes: list[AnyChange] = [
             Change(item, rule, reading, transition, obs.at)
             for (item, rule, reading, obs), found in zip(pending, transitions, strict=True)
             for transition in found
@@ -167,9 +184,7 @@ class StatefulStage:
         return changes + list(self.levels.changes(ranged, now))
 
     @staticmethod
-    def notifications(
-        changes: Sequence[Change | LevelChange], matched_at: str
-    ) -> list[Notification]:
+    def notifications(changes: Sequence[AnyChange], matched_at: str) -> list[Notification]:
         built = LevelStage.notifications(
             [c for c in changes if isinstance(c, LevelChange)], matched_at
         )

@@ -69,3 +69,6 @@ unacked_tasks = Gauge(
 )
 dead_letters = Gauge("klaxon_dead_letters", "Dead letters kept in Redis", ["channel"])
 active_alerts = Gauge("klaxon_active_alerts", "Alerts in the triggered state", ["rule_id"])
+late_readings = Counter(
+    "klaxon_late_readings_total", "Out-of-order readings a trend rule dropped", ["rule_id"]
+)

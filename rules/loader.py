@@ -11,7 +11,9 @@ Three kinds come out, in config order:
 - ``type: match`` with ``state_key``: a ``StatefulMatchRule``, an alert per state key value
   that triggers when the conditions match and resolves when they stop matching;
 - ``type: threshold``: a ``ThresholdRule`` on a device metric (see rules.stateful);
-- ``type: range``: a ``RangeRule``, a band or warning/critical levels (rules.range_loader).
+- ``type: range``: a ``RangeRule``, a band or warning/critical levels (rules.range_loader);
+- ``type: rate_of_change``, ``moving_average``, ``anomaly``, ``forecast``: a ``TrendRule``
+  (rules.trend_loader).
 """
 
 from __future__ import annotations
@@ -59,10 +61,12 @@ from rules.stateful import (
     parse_duration,
 )
 from rules.templates import Template, TemplateError, compile_template
+from rules.trend_loader import load_trend
+from rules.trends import TREND_TYPES
 
 # Rule ids end up in Redis keys, task ids and metric labels: keep them plain.
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-RULE_TYPES = ["match", "threshold", "range"]
+RULE_TYPES = ["match", "threshold", "range", *TREND_TYPES]
 THRESHOLD_OPERATORS = [*COMPARISONS, *OPERATOR_WORDS]
 
 # Keys of stateful rules (threshold, or match with state_key) only.
@@ -179,7 +183,7 @@ class _RuleLoader:
         priority = reader.optional("priority", str, "medium")
         if priority not in PRIORITIES:
             reader.error("priority", unknown_choice("priority", priority, list(PRIORITIES)))
-        device_kinds = ("threshold", "range")
+        device_kinds = ("threshold", "range", *TREND_TYPES)
         default_source = DEFAULT_THRESHOLD_TOPIC if kind in device_kinds else self.default_topic
         source = reader.optional("source", str, default_source)
         if not source:
@@ -204,6 +208,8 @@ class _RuleLoader:
             rule = self._threshold(reader, common)
         elif kind == "range":
             rule = load_range(self, reader, common)
+        elif kind in TREND_TYPES:
+            rule = load_trend(self, reader, common, kind)
         elif reader.has("state_key"):
             rule = self._stateful_match(reader, common)
         else:

@@ -298,12 +298,13 @@ class StatefulMatchRule:
         return alerts_model.Reading(key, holds, not holds, None, event_seconds(self._time(event)))
 
 
-# Imported last: rules.range builds on this module's helpers.
+# Imported last: rules.range and rules.trends build on this module's helpers.
 from rules.range import RangeRule  # noqa: E402
+from rules.trends import TrendRule  # noqa: E402
 
 # Every rule the loader produces.
-AnyRule: TypeAlias = Rule | ThresholdRule | StatefulMatchRule | RangeRule
-StatefulRules = (ThresholdRule, StatefulMatchRule, RangeRule)
+AnyRule: TypeAlias = Rule | ThresholdRule | StatefulMatchRule | RangeRule | TrendRule
+StatefulRules = (ThresholdRule, StatefulMatchRule, RangeRule, TrendRule)
 
 
 if TYPE_CHECKING:

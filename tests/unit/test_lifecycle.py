@@ -11,7 +11,7 @@ from typing import Any
 import redis
 
 from alerts.lifecycle import Lifecycle, Transition
-from alerts.stage import Change, StatefulStage, alert_id
+from alerts.stage import AnyChange, Change, StatefulStage, alert_id
 from contract.notification import Source
 from ingest.pipeline import Decoded
 from rules.engine import RuleEngine
@@ -64,8 +64,8 @@ class Feed:
         return transitions(self.stage.changes(self.batch(*readings)))
 
 
-def transitions(changes: list[Change]) -> list[Transition]:
-    return [change.transition for change in changes]
+def transitions(changes: list[AnyChange]) -> list[Transition]:
+    return [change.transition for change in changes if isinstance(change, Change)]
 
 
 def alert_of(offset: int) -> str:
