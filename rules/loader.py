@@ -77,6 +77,7 @@ _STATEFUL_KEYS = (
     "for_seconds",
     "repeat_interval",
     "no_data_seconds",
+    "expected_devices",
     "timestamp_field",
 )
 # Keys of threshold rules only.
@@ -144,6 +145,7 @@ class _Lifecycle:
     for_seconds: float
     repeat_interval: float
     no_data_seconds: float
+    expected_devices: tuple[str, ...]
 
 
 class _RuleLoader:
@@ -291,6 +293,7 @@ class _RuleLoader:
             for_seconds=life.for_seconds,
             repeat_interval=life.repeat_interval,
             no_data_seconds=life.no_data_seconds,
+            expected_devices=life.expected_devices,
             index=common.index,
         )
 
@@ -350,6 +353,7 @@ class _RuleLoader:
             for_seconds=life.for_seconds,
             repeat_interval=life.repeat_interval,
             no_data_seconds=life.no_data_seconds,
+            expected_devices=life.expected_devices,
             index=common.index,
         )
 
@@ -454,6 +458,7 @@ class _RuleLoader:
         for_seconds = self._duration(reader, "for_seconds")
         repeat = self._duration(reader, "repeat_interval")
         no_data_seconds = self._duration(reader, "no_data_seconds")
+        expected = self._expected_devices(reader, no_data_seconds)
         if reader.has("resolve_template") and resolve is not None and not notify_on_resolve:
             reader.warn(
                 "resolve_template",
@@ -474,7 +479,31 @@ class _RuleLoader:
             for_seconds=for_seconds,
             repeat_interval=repeat,
             no_data_seconds=no_data_seconds,
+            expected_devices=expected,
         )
+
+    def _expected_devices(self, reader: MappingReader, no_data_seconds: float) -> tuple[str, ...]:
+        """``expected_devices``: ids that get a no-data alert even if they never report."""
+        raw = reader.raw("expected_devices")
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not raw:
+            reader.error("expected_devices", f"expected a non-empty list of ids, got {show(raw)}")
+            return ()
+        if no_data_seconds <= 0:
+            reader.error(
+                "expected_devices",
+                "needs no_data_seconds: how long a device may stay silent before its alert",
+            )
+        ids: list[str] = []
+        for position, given in enumerate(raw):
+            # Integer ids (Bella's Reef's devices.id) are compared as text, like the key.
+            item = str(given) if isinstance(given, int) and not isinstance(given, bool) else given
+            if not isinstance(item, str) or not item:
+                reader.error(f"expected_devices[{position}]", f"expected an id, got {show(given)}")
+            elif item not in ids:
+                ids.append(item)
+        return tuple(ids)
 
     def _duration(self, reader: MappingReader, key: str) -> float:
         """Seconds (a number, or "45s" / "30m" / "1h" / "2d"); 0 when absent or invalid."""

@@ -125,6 +125,7 @@ class RangeRule:
     for_seconds: float = 0.0  # the defaults of the levels; each level has its own
     repeat_interval: float = 0.0
     no_data_seconds: float = 0.0
+    expected_devices: tuple[str, ...] = ()
     recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     index: int = 0
     # No single threshold: the protocol's threshold fields stay None.

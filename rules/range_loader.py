@@ -103,6 +103,7 @@ def load_range(loader: _RuleLoader, reader: MappingReader, common: _Common) -> R
         for_seconds=life.for_seconds,
         repeat_interval=life.repeat_interval,
         no_data_seconds=life.no_data_seconds,
+        expected_devices=life.expected_devices,
         index=common.index,
     )
 

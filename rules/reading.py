@@ -36,6 +36,8 @@ class StatefulRule(Protocol):
     for_seconds: float
     repeat_interval: float  # 0: no reminders
     no_data_seconds: float  # 0: no no-data alerts
+    # Keys (devices) that get a no-data alert even when they never report at all.
+    expected_devices: tuple[str, ...]
     # Threshold rules; None for stateful match rules.
     metric: str | None
     operator: str | None

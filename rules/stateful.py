@@ -186,6 +186,7 @@ class ThresholdRule:
     for_seconds: float = 0.0
     repeat_interval: float = 0.0
     no_data_seconds: float = 0.0
+    expected_devices: tuple[str, ...] = ()
     recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     index: int = 0
     _holds: Callable[[Any, Any], bool] = field(init=False, repr=False)
@@ -269,6 +270,7 @@ class StatefulMatchRule:
     for_seconds: float = 0.0
     repeat_interval: float = 0.0
     no_data_seconds: float = 0.0
+    expected_devices: tuple[str, ...] = ()
     recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     index: int = 0
     # Never set on a match rule: the protocol's threshold fields.

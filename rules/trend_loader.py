@@ -126,6 +126,7 @@ def load_trend(
         for_seconds=life.for_seconds,
         repeat_interval=life.repeat_interval,
         no_data_seconds=life.no_data_seconds,
+        expected_devices=life.expected_devices,
         index=common.index,
     )
 

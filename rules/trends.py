@@ -103,6 +103,7 @@ class TrendRule:
     for_seconds: float = 0.0
     repeat_interval: float = 0.0
     no_data_seconds: float = 0.0
+    expected_devices: tuple[str, ...] = ()
     recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     index: int = 0
     _filter: Predicate | None = field(init=False, repr=False)

@@ -16,6 +16,7 @@ from functools import cache
 from confluent_kafka import Producer
 
 from alerts.events_topic import AlertEventTopic
+from alerts.expected import ExpectedDevices
 from alerts.humanize import duration
 from alerts.lifecycle import Lifecycle
 from alerts.stage import no_data_event
@@ -45,6 +46,7 @@ def sweep(now: float | None = None, publish_events: bool = True) -> list[Notific
     settings = runtime.settings
     config = load_config(settings.rules_config_path, default_topic=settings.kafka_topic)
     lifecycle = Lifecycle(runtime.redis)
+    expected = ExpectedDevices(runtime.redis)
     store = AlertStore(runtime.redis)
     notifications: list[Notification] = []
     raised = []
@@ -52,8 +54,21 @@ def sweep(now: float | None = None, publish_events: bool = True) -> list[Notific
         if rule.no_data_seconds <= 0:
             continue
         cutoff = now - rule.no_data_seconds
-        for key in lifecycle.stale(rule.id, cutoff):
-            transition = lifecycle.raise_no_data(rule.id, key, cutoff, str(uuid.uuid4()))
+        found = [
+            (key, lifecycle.raise_no_data(rule.id, key, cutoff, str(uuid.uuid4())))
+            for key in lifecycle.stale(rule.id, cutoff)
+        ]
+        # Listed devices that never reported: silent since the sweep first expected them.
+        found += [
+            (
+                key,
+                expected.raise_never_seen(
+                    rule.id, key, now, rule.no_data_seconds, str(uuid.uuid4())
+                ),
+            )
+            for key in rule.expected_devices
+        ]
+        for key, transition in found:
             if transition is None:
                 continue
             event = no_data_event(rule, key, transition)
