@@ -6,6 +6,7 @@ with event times in the readings and an injected receive clock.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -17,6 +18,7 @@ from alerts.stage import StatefulStage
 from contract.notification import Notification, Source
 from contract.problems import ProblemSink
 from ingest.pipeline import Decoded
+from rules.config import check_config
 from rules.engine import RuleEngine
 from rules.loader import load_rules
 from rules.range import RangeRule
@@ -24,6 +26,7 @@ from tests.support.fakes import Clock, FakeMessage
 from tests.support.rules import ALL_CHANNELS, compile_rules
 
 TOPIC = "devices.readings"
+REEF = Path(__file__).resolve().parents[2] / "config" / "reef_rules.yaml"
 T0 = 1_700_000_000.0
 
 
@@ -124,6 +127,20 @@ def test_bad_bands_are_reported_with_rule_and_field() -> None:
     assert any("rules[3].levels[1].severity" in p and "twice" in p for p in found), found
     assert any("rules[4].low" in p and "cannot be combined with levels" in p for p in found), found
     assert any("rules[5].overrides.frag" in p and "emergency" in p for p in found), found
+
+
+def test_the_reef_example_uses_bands_levels_trends_and_expected_devices() -> None:
+    """config/reef_rules.yaml loads without errors, with every kind the docs describe."""
+    config, found = check_config(REEF, env={})
+    assert [p for p in found if not p.warning] == []
+    assert config is not None
+    kinds = {type(rule).__name__ for rule in config.rules}
+    assert kinds == {"ThresholdRule", "RangeRule", "TrendRule"}
+    band = next(r for r in config.rules if r.id == "reef_temperature_band")
+    assert isinstance(band, RangeRule)
+    assert [level.severity for level in band.levels] == ["warning", "critical"]
+    assert band.levels_for("frag-tank")[0].high == 26.5
+    assert band.expected_devices == ("display-tank", "frag-tank", "sump")
 
 
 # -- levels -------------------------------------------------------------------------------
