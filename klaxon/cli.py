@@ -129,6 +129,8 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
                 err=True,
             )
             sys.exit(2)
+    if config.heartbeat is not None:
+        _start_heartbeat(config.heartbeat, worker, settings)
     reloader = reloader_for(worker, settings)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request())
     reloader.start_watching()
@@ -142,6 +144,19 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
             f"{worker.stats.enqueued} notification(s) enqueued",
             err=True,
         )
+
+
+def _start_heartbeat(config: Any, bridge: Any, settings: Settings) -> None:
+    """Ping the heartbeat URL while the bridge owns partitions, Redis answers, lag is low."""
+    import redis
+
+    from contract.health import bridge_readiness
+    from contract.heartbeat import Heartbeat, all_healthy
+    from ingest.lag import lag_below
+
+    client = redis.Redis.from_url(settings.redis_url)
+    healthy = all_healthy(bridge_readiness(bridge, client), lag_below(config.max_lag))
+    Heartbeat(config, healthy).start()
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

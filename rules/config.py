@@ -26,6 +26,7 @@ from typing import Any, Literal, cast
 import yaml
 
 from contract.channels import CHANNELS
+from contract.heartbeat import HeartbeatConfig, load_heartbeat
 from contract.mapping import MappingReader
 from contract.problems import ConfigInvalid, ConfigProblem, ProblemSink
 from contract.retry_policy import RetryPolicy, parse_retry
@@ -71,6 +72,8 @@ class KlaxonConfig:
     sources: dict[str, SourceConfig]
     # Warnings found while loading, for the caller to log.
     warnings: tuple[ConfigProblem, ...] = ()
+    # The bridge's dead-man's-switch ping (contract.heartbeat), when configured.
+    heartbeat: HeartbeatConfig | None = None
 
     def source(self, topic: str) -> SourceConfig:
         """The decoding settings of ``topic`` (``auto`` when it has none)."""
@@ -117,6 +120,7 @@ def check_config(
         rules = load_rules(top.raw("rules"), sink, directory, default_topic)
     else:
         top.error("rules", "is required")
+    heartbeat = load_heartbeat(top)
     top.finish()
 
     for variable in found.unset:
@@ -131,6 +135,7 @@ def check_config(
         channels=channels,
         sources=sources,
         warnings=tuple(sink.warnings),
+        heartbeat=heartbeat,
     )
     return config, sink.problems
 

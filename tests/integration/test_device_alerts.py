@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import Stack
+from tests.support import servers
 from tests.support.http_sink import HttpSink
 from tests.support.readings import READING_SCHEMA_PATH, ReadingProducer, reading
 from tests.support.slack_server import SlackServer
@@ -178,3 +180,51 @@ def test_rate_of_change_fires_before_the_threshold_and_an_expected_device_gets_n
         message=lambda: f"frag-tank's first reading ends its no-data alert, got {seen()}",
     )
     assert seen().count(("too-hot", "no_data", "frag-tank")) == 1
+
+
+def test_the_heartbeat_pings_while_healthy_and_stops_when_redis_stops(
+    stack: Stack,
+    topic: str,
+    sink: HttpSink,
+    tmp_path: Path,
+) -> None:
+    """Every second a ping while partitions are owned and Redis answers; none once it is gone."""
+    port = servers.free_port()
+    config = tmp_path / "heartbeat.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "heartbeat": {"url": sink.url("/ping"), "every": "1s"},
+                "notifications": {"webhook": {"url": sink.url("/hook")}},
+                "rules": [
+                    {
+                        "id": "hot",
+                        "type": "threshold",
+                        "source": topic,
+                        "metric": "temperature",
+                        "operator": ">",
+                        "threshold": 28,
+                        "notify": ["webhook"],
+                    }
+                ],
+                "sources": {topic: {"format": "avro", "schema": str(READING_SCHEMA_PATH)}},
+            }
+        )
+    )
+
+    def pings() -> int:
+        return len(sink.requests("/ping"))
+
+    with servers.redis_server(port):
+        bridge = stack.bridge(config, REDIS_URL=f"redis://127.0.0.1:{port}/0")
+        wait_until(lambda: pings() >= 2, timeout=DEADLINE, message=lambda: bridge.log()[-2000:])
+    # Redis is gone: the next beats find it unreachable and do not ping.
+    unhealthy = "heartbeat: not pinging, unhealthy: redis unreachable"
+    wait_until(lambda: unhealthy in bridge.log(), timeout=DEADLINE, message="an unhealthy beat")
+    after = pings()
+    wait_until(
+        lambda: bridge.log().count(unhealthy) >= 3,
+        timeout=DEADLINE,
+        message="three unhealthy beats",
+    )
+    assert pings() == after
