@@ -3,6 +3,9 @@ bands with levels, trends and expected devices."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ import yaml
 from tests.conftest import Stack
 from tests.support import servers
 from tests.support.http_sink import HttpSink
+from tests.support.processes import ROOT
 from tests.support.readings import READING_SCHEMA_PATH, ReadingProducer, reading
 from tests.support.slack_server import SlackServer
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioServer
@@ -228,3 +232,52 @@ def test_the_heartbeat_pings_while_healthy_and_stops_when_redis_stops(
         message="three unhealthy beats",
     )
     assert pings() == after
+
+
+def klaxon(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "klaxon", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_notify_test_reaches_slack_through_the_queue_and_a_worker(
+    stack: Stack,
+    topic: str,
+    slack: SlackServer,
+    write_config: Callable[..., Path],
+) -> None:
+    """The marked test message is posted by the worker; the command prints "sent"."""
+    config = config_for(
+        write_config,
+        topic,
+        {"slack": {"enabled": True, "webhook_url": slack.webhook_url}},
+        {
+            "id": "tank-temp",
+            "name": "Tank temperature",
+            "type": "range",
+            "metric": "temperature",
+            "high": 27,
+            "notify": ["slack"],
+        },
+    )
+    stack.worker(config, queues="notify.slack")
+
+    result = klaxon(
+        "notify", "test", "--channel", "slack", "--rule", "tank-temp", env=stack.env(config)
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sent: slack accepted the test notification" in result.stdout
+    (post,) = slack.posts()
+    assert str(post["text"]).startswith(
+        "[TEST] Klaxon test notification on slack for rule tank-temp"
+    )
+    refused = klaxon("notify", "test", "--channel", "sms", env=stack.env(config))
+    assert refused.returncode == 2
+    assert "channel 'sms' is not configured" in refused.stderr
