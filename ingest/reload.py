@@ -20,13 +20,17 @@ from rules.config import KlaxonConfig, check_config
 log = logging.getLogger(__name__)
 
 
-def _fingerprint(path: Path) -> str | None:
+def _fingerprint(*paths: Path) -> str | None:
     # Content, not mtime: editors that save by rename, and ConfigMap symlink swaps, change
-    # the content but may keep or reset the mtime.
+    # the content but may keep or reset the mtime. The rules file and its side files.
+    digest = hashlib.sha256()
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in paths:
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
     except OSError:
         return None
+    return digest.hexdigest()
 
 
 class Reloader:
@@ -42,6 +46,8 @@ class Reloader:
         self.apply = apply
         self.poll_seconds = poll_seconds
         self.requested = threading.Event()
+        # The rules file and the side files it names (rules.side_files), all watched.
+        self.files: tuple[Path, ...] = (path,)
         self._seen = _fingerprint(path)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -50,13 +56,18 @@ class Reloader:
         """Ask for a reload at the next batch boundary (SIGHUP lands here)."""
         self.requested.set()
 
+    def watch_also(self, side_files: tuple[Path, ...]) -> None:
+        """Watch the side files of the config now running, beside the rules file."""
+        self.files = (self.path, *side_files)
+        self._seen = _fingerprint(*self.files)
+
     def start_watching(self) -> None:
         self._thread = threading.Thread(target=self._watch, name="rules-watch", daemon=True)
         self._thread.start()
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_seconds):
-            if _fingerprint(self.path) != self._seen:
+            if _fingerprint(*self.files) != self._seen:
                 self.requested.set()
 
     def stop(self) -> None:
@@ -67,7 +78,7 @@ class Reloader:
         if not self.requested.is_set():
             return None
         self.requested.clear()
-        self._seen = _fingerprint(self.path)
+        self._seen = _fingerprint(*self.files)
         config, problems = check_config(self.path, default_topic=self.default_topic)
         errors = [p for p in problems if not p.warning]
         if config is None or errors:
@@ -81,6 +92,7 @@ class Reloader:
             log.exception("reload refused, keeping the last good rules: %s", self.path)
             metrics.config_reloads.labels("failure").inc()
             return False
+        self.watch_also(config.side_files)
         for problem in problems:
             log.warning("%s", problem)
         metrics.config_reloads.labels("success").inc()

@@ -132,6 +132,7 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
     if config.heartbeat is not None:
         _start_heartbeat(config.heartbeat, worker, settings)
     reloader = reloader_for(worker, settings)
+    reloader.watch_also(config.side_files)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request())
     reloader.start_watching()
     try:

@@ -33,6 +33,7 @@ from contract.retry_policy import RetryPolicy, parse_retry
 from rules.envsubst import Substitution, Unset, substitute_tree
 from rules.loader import ChannelDirectory, load_rules
 from rules.operators import show, unknown_choice
+from rules.side_files import named_files
 from rules.stateful import AnyRule
 
 DEFAULT_TOPIC = "alpr.plates.detected"
@@ -74,6 +75,8 @@ class KlaxonConfig:
     warnings: tuple[ConfigProblem, ...] = ()
     # The bridge's dead-man's-switch ping (contract.heartbeat), when configured.
     heartbeat: HeartbeatConfig | None = None
+    # Files the rules name beside this one (rules.side_files): a reload watches them too.
+    side_files: tuple[Path, ...] = ()
 
     def source(self, topic: str) -> SourceConfig:
         """The decoding settings of ``topic`` (``auto`` when it has none)."""
@@ -136,6 +139,7 @@ def check_config(
         sources=sources,
         warnings=tuple(sink.warnings),
         heartbeat=heartbeat,
+        side_files=named_files(top.raw("rules"), path),
     )
     return config, sink.problems
 

@@ -43,6 +43,7 @@ from rules.operators import (
 )
 from rules.paths import PathError, compile_path
 from rules.range_loader import load_range
+from rules.side_files import read_ids, resolve
 from rules.stateful import (
     COMPARISONS,
     DEFAULT_THRESHOLD_STATE_KEY,
@@ -78,6 +79,7 @@ _STATEFUL_KEYS = (
     "repeat_interval",
     "no_data_seconds",
     "expected_devices",
+    "expected_devices_file",
     "timestamp_field",
 )
 # Keys of threshold rules only.
@@ -483,8 +485,14 @@ class _RuleLoader:
         )
 
     def _expected_devices(self, reader: MappingReader, no_data_seconds: float) -> tuple[str, ...]:
-        """``expected_devices``: ids that get a no-data alert even if they never report."""
+        """``expected_devices`` and ``expected_devices_file``: ids alerted even if never seen."""
         raw = reader.raw("expected_devices")
+        path = resolve(reader, "expected_devices_file")
+        if path is not None:
+            listed = raw if isinstance(raw, list) else []
+            raw = [*listed, *(read_ids(reader, "expected_devices_file", path) or [])]
+        elif reader.has("expected_devices_file"):
+            return ()
         if raw is None:
             return ()
         if not isinstance(raw, list) or not raw:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from contract.mapping import MappingReader
 from rules.operators import show, unknown_choice
 from rules.range import RANGE_MESSAGE, RANGE_NO_DATA, RANGE_RESOLVE, SEVERITIES, Level, RangeRule
+from rules.side_files import read_overrides, resolve
 
 if TYPE_CHECKING:
     from rules.loader import _Common, _RuleLoader
@@ -70,7 +71,7 @@ def load_range(loader: _RuleLoader, reader: MappingReader, common: _Common) -> R
         levels = _levels(loader, reader, defaults)
     else:
         levels = _single(reader, defaults)
-    overrides = _overrides(reader, levels, has_levels=reader.has("levels"))
+    overrides = _overrides(reader, levels, has_levels=reader.has("levels"), data=_limits(reader))
     if (
         message is None
         or subject is None
@@ -172,11 +173,27 @@ def _levels(loader: _RuleLoader, reader: MappingReader, defaults: Level) -> tupl
     return tuple(found[s] for s in SEVERITIES if s in found)
 
 
+def _limits(reader: MappingReader) -> dict[str, Any] | None:
+    """The overrides of ``overrides_file`` then ``overrides`` (which wins per device)."""
+    from_file: dict[str, Any] = {}
+    path = resolve(reader, "overrides_file")
+    if path is not None:
+        read = read_overrides(reader, "overrides_file", path)
+        if read is None:
+            return None
+        from_file = read
+    return {**from_file, **reader.mapping("overrides")}
+
+
 def _overrides(
-    reader: MappingReader, levels: tuple[Level, ...], has_levels: bool
+    reader: MappingReader,
+    levels: tuple[Level, ...],
+    has_levels: bool,
+    data: dict[str, Any] | None,
 ) -> dict[str, tuple[Level, ...]] | None:
     """``overrides``: device id -> its levels; None when any override is invalid."""
-    data = reader.mapping("overrides")
+    if data is None:
+        return None
     result: dict[str, tuple[Level, ...]] = {}
     ok = True
     for device, given in data.items():
