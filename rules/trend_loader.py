@@ -4,7 +4,8 @@ Keys by type (besides metric, device_id, conditions, state_key and the lifecycle
 
 - rate_of_change: ``threshold`` (> 0, the change per ``per``), ``per`` (a duration),
   ``window`` (a duration, default ``per``), ``direction`` (rising, falling, both);
-- moving_average: ``operator``, ``threshold``, and ``readings`` (a count) and/or ``window``;
+- moving_average: ``operator`` and ``threshold``, or a band ``low``/``high``; and
+  ``readings`` (a count) and/or ``window``;
 - anomaly: ``k`` (default 3), ``min_samples`` (default 10), ``alpha`` (0 < alpha <= 1,
   default 0.1);
 - forecast: ``operator``, ``threshold``, ``horizon`` and ``window`` (durations),
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 # Which parameter keys each type reads; any other is reported as not applying to it.
 _KEYS = {
     "rate_of_change": ("threshold", "per", "window", "direction"),
-    "moving_average": ("operator", "threshold", "readings", "window", "min_samples"),
+    "moving_average": ("operator", "threshold", "low", "high", "readings", "window", "min_samples"),
     "anomaly": ("k", "min_samples", "alpha"),
     "forecast": ("operator", "threshold", "horizon", "window", "min_samples"),
 }
@@ -54,7 +55,9 @@ def load_trend(
         reader.error("rate_limit", "is not allowed on trend rules; use repeat_interval")
     conditions = loader._conditions(reader, required=False)
     state_key = loader._path(reader, "state_key", "device_id")
-    message = loader._template(reader, "message_template", TREND_MESSAGES[kind])
+    banded = kind == "moving_average" and (reader.has("low") or reader.has("high"))
+    default_message = TREND_MESSAGES["moving_average_band" if banded else kind]
+    message = loader._template(reader, "message_template", default_message)
     subject = loader._template(reader, "subject_template", "[{priority}] {rule_name}")
     life = loader._lifecycle(reader, TREND_RESOLVE, TREND_NO_DATA)
 
@@ -62,6 +65,8 @@ def load_trend(
     threshold: float | None = None
     per = window = horizon = 0.0
     readings, min_samples, k, alpha, direction = 0, 2, 3.0, 0.1, "both"
+    low: float | None = None
+    high: float | None = None
     if kind == "rate_of_change":
         threshold = _positive(reader, "threshold", required=True)
         per = _duration(loader, reader, "per", required=True)
@@ -70,8 +75,11 @@ def load_trend(
         if direction not in DIRECTIONS:
             reader.error("direction", unknown_choice("direction", direction, list(DIRECTIONS)))
     elif kind == "moving_average":
-        operator = loader._operator(reader)
-        threshold = reader.required("threshold", float, 0.0)
+        if reader.has("low") or reader.has("high"):
+            low, high = _band(reader)
+        else:
+            operator = loader._operator(reader)
+            threshold = reader.required("threshold", float, 0.0)
         readings = reader.optional("readings", int, 0)
         window = _duration(loader, reader, "window")
         if readings <= 0 and window <= 0:
@@ -115,6 +123,8 @@ def load_trend(
         readings=readings,
         direction=direction,
         horizon=horizon,
+        low=low,
+        high=high,
         k=k,
         alpha=alpha,
         min_samples=min_samples,
@@ -142,6 +152,18 @@ def _duration(
     if seconds <= 0 and reader.raw(key) is not None:
         reader.error(key, f"must be positive, got {show(reader.raw(key))}")
     return seconds
+
+
+def _band(reader: MappingReader) -> tuple[float | None, float | None]:
+    """``low`` and/or ``high`` of a moving average band; not with operator/threshold."""
+    for key in ("operator", "threshold"):
+        if reader.has(key):
+            reader.error(key, "cannot be combined with low/high: give a threshold or a band")
+    low = reader.optional("low", float, 0.0) if reader.has("low") else None
+    high = reader.optional("high", float, 0.0) if reader.has("high") else None
+    if low is not None and high is not None and low >= high:
+        reader.error("low", f"must be below high ({high:g}), got {low:g}")
+    return low, high
 
 
 def _positive(reader: MappingReader, key: str, required: bool) -> float:

@@ -11,7 +11,8 @@ Formulas (docs/alerts.md has worked examples):
 
 - rate_of_change: ``(v_last - v_first) / (t_last - t_first) * per`` over the readings of the
   last ``window``; computed once they span at least half the window.
-- moving_average: the mean of the last ``readings`` readings, or of the last ``window``.
+- moving_average: the mean of the last ``readings`` readings, or of the last ``window``,
+  against a threshold or a band (``low``/``high``).
 - anomaly: ``z = |x - mean| / std`` against the exponentially weighted mean and variance
   of the readings before x (``alpha``), after ``min_samples`` readings.
 - forecast: the least-squares slope over ``window``, projected ``horizon`` ahead of the last
@@ -49,6 +50,8 @@ TREND_MESSAGES = {
     "rate_of_change": "{rule_name}: {device_id} {metric} changing {current_value} per {per}",
     "moving_average": "{rule_name}: {device_id} {metric} average {current_value} {operator} "
     "{threshold}",
+    "moving_average_band": "{rule_name}: {device_id} {metric} average {current_value} outside "
+    "{low}..{high}",
     "anomaly": "{rule_name}: {device_id} {metric} is {current_value} standard deviations "
     "from its recent mean",
     "forecast": "{rule_name}: {device_id} {metric} would reach {threshold} within {horizon} "
@@ -92,6 +95,8 @@ class TrendRule:
     readings: int = 0  # moving_average: the last N readings (0: by window only)
     direction: str = "both"  # rate_of_change
     horizon: float = 0.0  # forecast, seconds
+    low: float | None = None  # moving_average against a band instead of a threshold
+    high: float | None = None
     k: float = 3.0  # anomaly
     alpha: float = 0.1  # anomaly: the weight of a new reading in the mean and variance
     min_samples: int = 2
@@ -131,6 +136,8 @@ class TrendRule:
             "window": _seconds_text(self.window),
             "horizon": _seconds_text(self.horizon),
             "k": self.k,
+            "low": self.low,
+            "high": self.high,
         }
 
     def sample(self, event: object) -> Sampled | None:
@@ -176,6 +183,10 @@ class TrendRule:
         """Whether the statistic is past the rule's limit."""
         if self.kind == "anomaly":
             return statistic > self.k
+        if self.low is not None or self.high is not None:
+            return (self.low is not None and statistic < self.low) or (
+                self.high is not None and statistic > self.high
+            )
         limit = self.threshold
         assert limit is not None  # the loader sets it for the other kinds
         if self.kind == "rate_of_change":

@@ -138,6 +138,17 @@ def test_moving_average_of_the_last_readings_against_a_threshold(
     assert fired(feed.send(25.0, 300)) == [("moving_average", "resolve")]
 
 
+def test_moving_average_against_a_band(redis_client: redis.Redis) -> None:
+    """The mean of the last 2 readings outside 25..27 fires, and says the band."""
+    feed = Feed(redis_client, trend("moving_average", readings=2, low=25, high=27))
+    assert fired(feed.send(25.5, 0)) == []
+    assert fired(feed.send(24.8, 60)) == []  # mean 25.15: inside
+    found = feed.send(24.2, 120)  # mean 24.5
+    assert fired(found) == [("moving_average", "trigger")]
+    (note,) = feed.stage.notifications(found, "now")
+    assert note.message.endswith("average 24.5 outside 25.0..27.0")
+
+
 def noise(i: int) -> float:
     """A small deterministic wobble, ±0.05."""
     return 0.05 if i % 2 else -0.05
