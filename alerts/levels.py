@@ -72,8 +72,9 @@ for i = 1, n do
   end
 end
 
-local level = tonumber(st['level'] or '0')
-local peak = tonumber(st['peak'] or '0')
+-- A reload may have removed levels: an alert above the top level is at the top level.
+local level = math.min(tonumber(st['level'] or '0'), n)
+local peak = math.min(tonumber(st['peak'] or '0'), n)
 local result, new_level = 'none', level
 if in_effect > level then
   new_level = in_effect

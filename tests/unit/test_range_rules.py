@@ -216,6 +216,18 @@ def test_a_replayed_reading_returns_its_transition_again_and_changes_nothing(
     assert feed.send(28.7, 40) == []
 
 
+def test_an_alert_at_a_level_a_reload_removed_carries_on_at_the_top_level(
+    redis_client: redis.Redis,
+) -> None:
+    """Critical firing, then the rule loses its critical level: no error, it resolves."""
+    Feed(redis_client, band()).send(28.5, 0)
+    one_level = band(levels=[{"severity": "warning", "low": 25, "high": 27}])
+    feed = Feed(redis_client, one_level)
+    feed.offset = 1
+    assert feed.send(27.5, 30) == []
+    assert kinds(feed.send(26.0, 60)) == [("resolve", "warning")]
+
+
 # -- overrides ----------------------------------------------------------------------------
 
 
