@@ -23,6 +23,13 @@ from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioServer
 from tests.support.wait import wait_until
 
 FROM_NUMBER = "+15005550006"
+
+
+def own_events(topic: str) -> dict[str, str]:
+    """An alert-events topic of this test's own: the default one belongs to test_thresholds."""
+    return {"KLAXON_ALERT_EVENTS_TOPIC": f"{topic}.alert-events"}
+
+
 ON_CALL = "+15005550001"
 DEADLINE = 60
 
@@ -87,8 +94,8 @@ def test_a_band_notifies_slack_on_warning_sms_on_critical_and_resolves_on_both(
             ],
         },
     )
-    stack.worker(config, queues="notify.slack,notify.sms")
-    stack.bridge(config)
+    stack.worker(config, queues="notify.slack,notify.sms", **own_events(topic))
+    stack.bridge(config, **own_events(topic))
     producer = ReadingProducer(kafka, topic)
 
     def texts() -> list[str]:
@@ -152,8 +159,8 @@ def test_rate_of_change_fires_before_the_threshold_and_an_expected_device_gets_n
             "notify": ["webhook"],
         },
     )
-    stack.worker(config, queues="notify.webhook,klaxon.sweep")
-    stack.bridge(config)
+    stack.worker(config, queues="notify.webhook,klaxon.sweep", **own_events(topic))
+    stack.bridge(config, **own_events(topic))
     stack.process(
         config, "beat", "--interval", "1", "--schedule", str(stack.log_dir / "beat-schedule")
     )
@@ -220,7 +227,7 @@ def test_the_heartbeat_pings_while_healthy_and_stops_when_redis_stops(
         return len(sink.requests("/ping"))
 
     with servers.redis_server(port):
-        bridge = stack.bridge(config, REDIS_URL=f"redis://127.0.0.1:{port}/0")
+        bridge = stack.bridge(config, REDIS_URL=f"redis://127.0.0.1:{port}/0", **own_events(topic))
         wait_until(lambda: pings() >= 2, timeout=DEADLINE, message=lambda: bridge.log()[-2000:])
     # Redis is gone: the next beats find it unreachable and do not ping.
     unhealthy = "heartbeat: not pinging, unhealthy: redis unreachable"
@@ -266,7 +273,7 @@ def test_notify_test_reaches_slack_through_the_queue_and_a_worker(
             "notify": ["slack"],
         },
     )
-    stack.worker(config, queues="notify.slack")
+    stack.worker(config, queues="notify.slack", **own_events(topic))
 
     result = klaxon(
         "notify", "test", "--channel", "slack", "--rule", "tank-temp", env=stack.env(config)
