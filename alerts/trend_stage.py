@@ -18,7 +18,6 @@ from alerts.trends import (
     WindowRequest,
     WindowResult,
 )
-from contract import metrics
 from rules.reading import Reading
 from rules.trends import Sampled, TrendRule, z_score
 
@@ -67,6 +66,10 @@ class TrendStage:
             statistic = _statistic(rule, sampled, result)
             if statistic is None:
                 if _late(result):
+                    # Imported here: the CLI imports this module in ``klaxon worker`` before
+                    # Prometheus's multiprocess mode is chosen, and no metric may exist yet.
+                    from contract import metrics  # noqa: PLC0415
+
                     metrics.late_readings.labels(rule_id=rule.id).inc()
                     log.info(
                         "rule %s dropped an out-of-order reading of %s at %s (%s)",

@@ -12,16 +12,17 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 import redis
 
-from contract.notification import Source
-from contract.problems import ConfigInvalid
 from contract.settings import Settings
-from rules.compose import compose
-from rules.config import load_config
-from rules.templates import Template, compile_template
+
+# The rules and metrics are imported by the command, not here: ``klaxon worker`` imports
+# this module too, and must choose Prometheus's multiprocess mode before any metric exists.
+if TYPE_CHECKING:
+    from rules.templates import Template
 
 TEST_MESSAGE = (
     "[TEST] Klaxon test notification on {channel}{for_rule}: no action needed "
@@ -39,11 +40,17 @@ class _TestSender:
     channels: tuple[str, ...]
     priority: str = "low"
     recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    subject_template: Template = field(default_factory=lambda: compile_template(TEST_SUBJECT))
+    subject_template: Template = field(default_factory=lambda: _template(TEST_SUBJECT))
 
     @property
     def template_values(self) -> dict[str, object]:
         return {"rule_id": self.id, "rule_name": self.name, "priority": self.priority}
+
+
+def _template(text: str) -> Template:
+    from rules.templates import compile_template
+
+    return compile_template(text)
 
 
 @click.group()
@@ -59,7 +66,11 @@ def notify() -> None:
 )
 def test(channel: str, rule_id: str | None, timeout: float) -> None:
     """Send a marked test notification via the queue and a worker; print the outcome."""
+    from contract.notification import Source
+    from contract.problems import ConfigInvalid
     from contract.publisher import CeleryPublisher
+    from rules.compose import compose
+    from rules.config import load_config
     from tasks import app
     from tasks.deadletters import DeadLetterStore
     from tasks.ledger import RedisLedger
@@ -100,7 +111,7 @@ def test(channel: str, rule_id: str | None, timeout: float) -> None:
     sent_at = dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds")
     (notification,) = compose(
         sender,
-        compile_template(TEST_MESSAGE),
+        _template(TEST_MESSAGE),
         {"test": True},
         Source(f"klaxon.notify-test/{uuid.uuid4()}", 0, 0),
         sent_at,
