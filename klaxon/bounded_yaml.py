@@ -72,11 +72,26 @@ Parsed = tuple[Any, list[tuple[str, yaml.Mark]]]
 
 
 class _DuplicateKeys:
-    """Records duplicate keys instead of keeping the last one silently (a loader mixin)."""
+    """Records duplicate keys instead of keeping the last one silently (a loader mixin).
+
+    It also turns the plain exceptions PyYAML's safe constructors raise for an explicit
+    tag that does not fit its value (``!!int x``, ``!!bool maybe``) into YAML errors.
+    """
 
     duplicates: list[tuple[str, yaml.Mark]]
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)  # type: ignore[misc]
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            what = f'"{node.value}"' if isinstance(node, yaml.ScalarNode) else "this value"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {what} as {node.tag}", node.start_mark
+            ) from exc
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):  # "!!map 0": PyYAML's own check says so
+            return super().construct_mapping(node, deep=deep)
         seen: set[str] = set()
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
@@ -122,10 +137,16 @@ def parse(text: str, limits: YamlLimits) -> Parsed | Refused | yaml.YAMLError:
     for loader_class in _LOADERS:
         # Each loader's own parser is checked: where libyaml stops at a syntax error,
         # PyYAML's parser may read on, and the part it reads must be checked too.
-        refused = _check_events(loader_class(text), limits)
+        refused = _check_events(loader_class, text, limits)
         if refused is not None:
             return refused
-        loader = loader_class(text)
+        try:
+            # The Python loader's constructor already reads the text: a control character
+            # raises here, not in get_single_data.
+            loader = loader_class(text)
+        except yaml.YAMLError as exc:
+            error = exc
+            continue
         try:
             return loader.get_single_data(), loader.duplicates
         except yaml.YAMLError as exc:
@@ -151,9 +172,13 @@ _NO_ALIASES = (
 )
 
 
-def _check_events(loader: Any, limits: YamlLimits) -> Refused | None:
+def _check_events(loader_class: type[Any], text: str, limits: YamlLimits) -> Refused | None:
     """The first event that breaks a bound, or None (a syntax error is left to the loader)."""
     nodes = depth = 0
+    try:
+        loader = loader_class(text)
+    except yaml.YAMLError:
+        return None
     try:
         while (event := loader.get_event()) is not None:
             kind = type(event)

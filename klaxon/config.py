@@ -218,6 +218,12 @@ def _read_yaml(path: Path, sink: ProblemSink, limits: YamlLimits) -> dict[str, A
 
 
 def _report_yaml_error(exc: yaml.YAMLError, sink: ProblemSink) -> None:
+    if isinstance(exc, yaml.reader.ReaderError):
+        sink.error(
+            f"character {exc.position + 1}",
+            f"invalid YAML: {exc.reason}, found #x{exc.character:04x}",
+        )
+        return
     if not isinstance(exc, yaml.MarkedYAMLError):
         sink.error(WHOLE_FILE, f"invalid YAML: {exc}")
         return
