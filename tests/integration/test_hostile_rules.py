@@ -47,9 +47,7 @@ def test_a_backtracking_regex_neither_stalls_the_batch_nor_the_health_check(
     """(a+)+$ meets forty a's and a b: every good event of the batch arrives, /healthz answers."""
     evil = {
         **prefix_rule(topic, "evil", ""),
-        "conditions": [
-            {"field": "plate.normalized_text", "operator": "regex", "value": "(a+)+$"}
-        ],
+        "conditions": [{"field": "plate.normalized_text", "operator": "regex", "value": "(a+)+$"}],
     }
     config = write_config(
         {"webhook": {"url": sink.url("/hook")}}, [prefix_rule(topic, "good", "GOOD"), evil]
