@@ -1,7 +1,9 @@
 """Hot reload of the rules: on SIGHUP, or when the file changes (polled, no extra deps).
 
 A reload happens between batches. An invalid file keeps the last good rules running: every
-error is logged and ``klaxon_config_reloads_total{result="failure"}`` counts it. Cooldowns
+error is logged and ``klaxon_config_reloads_total{result="failure"}`` counts it. A hostile
+one (an alias bomb, a huge or deeply nested file) is refused within the YAML bounds of
+klaxon/bounded_yaml.py, so the batch loop never waits long on a reload. Cooldowns
 and lifecycle state live in Redis, so they survive a reload untouched.
 """
 
@@ -23,8 +25,11 @@ log = logging.getLogger(__name__)
 def _fingerprint(path: Path) -> str | None:
     # Content, not mtime: editors that save by rename, and ConfigMap symlink swaps, change
     # the content but may keep or reset the mtime.
+    # Streamed: a huge file written over the rules is refused by the loader, and must not
+    # be read into memory every poll first.
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with path.open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
     except OSError:
         return None
 

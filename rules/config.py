@@ -4,8 +4,9 @@
 found (errors and warnings), each naming the file, the rule id and the field. A config
 with any error is not returned: ``load_config`` raises ``ConfigInvalid`` with the list.
 
-The order of work: read the file, parse YAML (rejecting duplicate keys, which YAML would
-silently resolve to the last one), substitute ``${VAR}`` in string values, read each
+The order of work: read the file, parse YAML within bounds (klaxon/bounded_yaml.py: no
+anchors or aliases, limited size, values and depth; duplicate keys, which YAML would
+silently resolve to the last one, are errors), substitute ``${VAR}`` in string values, read each
 channel under ``notifications`` with its registered ``parse_settings``, read ``sources``,
 then compile the rules against the channels that exist.
 
@@ -29,6 +30,8 @@ from contract.channels import CHANNELS
 from contract.mapping import MappingReader
 from contract.problems import ConfigInvalid, ConfigProblem, ProblemSink
 from contract.retry_policy import RetryPolicy, parse_retry
+from rules import bounded_yaml
+from rules.bounded_yaml import Refused, YamlLimits, too_large
 from rules.envsubst import Substitution, Unset, substitute_tree
 from rules.loader import ChannelDirectory, load_rules
 from rules.operators import show, unknown_choice
@@ -92,11 +95,17 @@ def check_config(
 ) -> tuple[KlaxonConfig | None, list[ConfigProblem]]:
     """(the config, or None if it has errors; every problem found, warnings included)."""
     sink = ProblemSink(str(path))
-    data = _read_yaml(path, sink)
+    env = os.environ if env is None else env
+    try:
+        limits = YamlLimits.from_env(env)
+    except ValueError as exc:
+        sink.error(WHOLE_FILE, str(exc))
+        return None, sink.problems
+    data = _read_yaml(path, sink, limits)
     if data is None:
         return None, sink.problems
     found = Substitution()
-    data = cast(dict[str, Any], substitute_tree(data, os.environ if env is None else env, found))
+    data = cast(dict[str, Any], substitute_tree(data, env, found))
     for bad in found.malformed:
         sink.error(
             bad.path,
@@ -138,51 +147,16 @@ def check_config(
 # -- the file ---------------------------------------------------------------------------
 
 
-class _DuplicateKeys:
-    """Records duplicate keys instead of keeping the last one silently (a loader mixin)."""
-
-    duplicates: list[tuple[str, yaml.Mark]]
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
-                key_node, yaml.ScalarNode
-            ):
-                continue
-            key = str(key_node.value)
-            if key in seen:
-                self.duplicates.append((key, key_node.start_mark))
-            seen.add(key)
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)  # type: ignore[misc]
-        return mapping
-
-
-class _Loader(_DuplicateKeys, yaml.SafeLoader):
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates = []
-
-
-# libyaml's parser when PyYAML has it: a 100,000-plate watchlist parses in 0.7 s, not 3.8 s.
-# Its syntax errors are worded less helpfully, so a file that fails is parsed again by
-# the Python loader for the message.
-_CSafeLoader: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
-if _CSafeLoader is not None:
-
-    class _FastLoader(_DuplicateKeys, _CSafeLoader):  # type: ignore[valid-type,misc]
-        def __init__(self, stream: str) -> None:
-            super().__init__(stream)
-            self.duplicates = []
-
-    _LOADERS: tuple[type[Any], ...] = (_FastLoader, _Loader)
-else:
-    _LOADERS = (_Loader,)
-
-
-def _read_yaml(path: Path, sink: ProblemSink) -> dict[str, Any] | None:
+def _read_yaml(path: Path, sink: ProblemSink, limits: YamlLimits) -> dict[str, Any] | None:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            # One byte past the limit tells "too large" apart without reading it all.
+            raw = file.read(limits.max_bytes + 1)
+        if len(raw) > limits.max_bytes:
+            sink.error(WHOLE_FILE, too_large(limits))
+            return None
+        # Universal newlines, as reading in text mode would give.
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         sink.error(WHOLE_FILE, "file not found")
         return None
@@ -192,7 +166,10 @@ def _read_yaml(path: Path, sink: ProblemSink) -> dict[str, Any] | None:
     except OSError as exc:
         sink.error(WHOLE_FILE, f"cannot read the file: {exc.strerror or exc}")
         return None
-    parsed = _parse(text)
+    parsed = bounded_yaml.parse(text, limits)
+    if isinstance(parsed, Refused):
+        sink.error(parsed.where, parsed.message)
+        return None
     if isinstance(parsed, yaml.YAMLError):
         _report_yaml_error(parsed, sink)
         return None
@@ -213,22 +190,13 @@ def _read_yaml(path: Path, sink: ProblemSink) -> dict[str, Any] | None:
     return data
 
 
-def _parse(text: str) -> tuple[Any, list[tuple[str, yaml.Mark]]] | yaml.YAMLError:
-    """The document and its duplicate keys, or the error of the clearest loader."""
-    error: yaml.YAMLError | None = None
-    for loader_class in _LOADERS:
-        loader = loader_class(text)
-        try:
-            return loader.get_single_data(), loader.duplicates
-        except yaml.YAMLError as exc:
-            error = exc  # the next (Python) loader words it better
-        finally:
-            loader.dispose()
-    assert error is not None
-    return error
-
-
 def _report_yaml_error(exc: yaml.YAMLError, sink: ProblemSink) -> None:
+    if isinstance(exc, yaml.reader.ReaderError):
+        sink.error(
+            f"character {exc.position + 1}",
+            f"invalid YAML: {exc.reason}, found #x{exc.character:04x}",
+        )
+        return
     if not isinstance(exc, yaml.MarkedYAMLError):
         sink.error(WHOLE_FILE, f"invalid YAML: {exc}")
         return
