@@ -24,6 +24,9 @@ from rules.reading import Reading, StatefulRule
 
 _ALERT_NAMESPACE = uuid.UUID("0b7f3f0e-53a1-4b0e-9f43-6b6c61786f6e")
 
+# (the decoded event, the rule, what it read, the observation for the lifecycle)
+Pending = tuple[Any, StatefulRule, Reading, Observation]
+
 
 @dataclass(frozen=True)
 class Change:
@@ -114,28 +117,30 @@ class StatefulStage:
         self.lifecycle = lifecycle
         self.clock = clock
 
-    def changes(self, decoded: Sequence[Any]) -> list[Change]:
-        """Apply every observation of the batch to the lifecycle. Touches Redis (may raise)."""
-        now = self.clock()
-        pending: list[tuple[Any, StatefulRule, Reading, Observation]] = []
-        for item in decoded:
-            for rule in self.rules_for(item.source.topic):
-                reading = rule.observe(item.event)
-                if reading is None:
-                    continue
-                source = item.source
-                observation = Observation(
-                    rule_id=rule.id,
-                    key=reading.key,
-                    holds=reading.holds,
-                    clears=reading.clears,
-                    at=reading.at if reading.at is not None else now,
-                    topic=source.topic,
-                    partition=source.partition,
-                    offset=source.offset,
-                    value=reading.value,
-                )
-                pending.append((item, rule, reading, observation))
+    def observe(self, item: Any, now: float) -> list[Pending]:
+        """What the stateful rules of its topic read from one event; pure, no Redis."""
+        pending: list[Pending] = []
+        for rule in self.rules_for(item.source.topic):
+            reading = rule.observe(item.event)
+            if reading is None:
+                continue
+            source = item.source
+            observation = Observation(
+                rule_id=rule.id,
+                key=reading.key,
+                holds=reading.holds,
+                clears=reading.clears,
+                at=reading.at if reading.at is not None else now,
+                topic=source.topic,
+                partition=source.partition,
+                offset=source.offset,
+                value=reading.value,
+            )
+            pending.append((item, rule, reading, observation))
+        return pending
+
+    def apply(self, pending: Sequence[Pending], now: float) -> list[Change]:
+        """Apply observations to the lifecycle in one go. Touches Redis (may raise)."""
         transitions = self.lifecycle.observe(
             [
                 (

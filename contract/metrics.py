@@ -40,6 +40,11 @@ notification_send_time = Histogram(
 decode_errors = Counter(
     "klaxon_decode_errors_total", "Messages that could not be decoded (sent to the DLQ)", ["topic"]
 )
+event_failures = Counter(
+    "klaxon_event_failures_total",
+    "Decoded events that failed a later step: rules, templates, notifications (sent to the DLQ)",
+    ["topic"],
+)
 notifications_enqueued = Counter(
     "klaxon_notifications_enqueued_total", "Notification tasks put on their queue", ["channel"]
 )

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from kombu.exceptions import OperationalError
 
 from alerts.events_topic import AlertEventTopic
 from alerts.store import AlertStore
 from contract import metrics
-from contract.errors import DependencyDown
+from contract.errors import DEPENDENCY_ERRORS
 from contract.notification import Notification
 from contract.publisher import Publisher
 from contract.stats import StatsRecorder
@@ -35,9 +34,11 @@ from ingest.queue_depth import update_queue_depth
 
 log = logging.getLogger(__name__)
 
-# Failures of a dependency that make the batch worth retrying as a whole.
-RETRYABLE = (redis.RedisError, OperationalError, DependencyDown, KafkaException)
-MAX_BACKOFF_SECONDS = 30.0
+FIRST_BACKOFF_SECONDS = 0.5
+# A dependency that fails for one topic's messages (a Schema Registry answering 500 for
+# one schema) holds the whole batch, every topic in it: retry often enough that the others
+# wait at most a few seconds longer than the outage itself.
+MAX_BACKOFF_SECONDS = 5.0
 
 
 @dataclass
@@ -148,14 +149,14 @@ class Bridge:
 
     def handle(self, batch: Sequence[KafkaMessage], stop: threading.Event) -> bool:
         """Process one batch to the end and commit it; False if stopped before that."""
-        delay = 0.5
+        delay = FIRST_BACKOFF_SECONDS
         while True:
             try:
                 outcome = self.pipeline.process(batch, dry_run=self.dry_run)
                 if not self.dry_run:
                     self._store(outcome)
                 break
-            except RETRYABLE as exc:
+            except DEPENDENCY_ERRORS as exc:
                 if stop.is_set():
                     log.error("stopping with a batch uncommitted (it will be replayed): %s", exc)
                     return False

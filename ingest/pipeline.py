@@ -3,6 +3,15 @@
 decode -> evaluate rules -> admit through cooldowns -> build notifications. Each step is a
 method so the loop (``ingest.bridge``) reads as the diagram in docs/design.md and tests can drive a
 step alone.
+
+Invariant 4, past decoding: whatever goes wrong while one event is evaluated, observed or
+turned into notifications is that event's failure. It is dead-lettered with the step and
+the error, its notifications are dropped, and the rest of the batch goes on. Only a
+dependency's failure (``DEPENDENCY_ERRORS``: Redis, Kafka, the Schema Registry) stops the
+batch, so that the bridge retries it whole. The per-event work that can fail runs before
+the Redis round trips where it can, so a failed event takes no cooldown or lifecycle step;
+building notifications comes after them, and an event that fails there keeps the
+lifecycle change it made (the alert record stays true to Redis), but sends nothing.
 """
 
 from __future__ import annotations
@@ -10,14 +19,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from alerts.stage import StatefulStage
+from alerts.stage import Change, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
-from contract.errors import DecodeError
+from contract.errors import DEPENDENCY_ERRORS, DecodeError
 from contract.notification import Notification, Source
 from ingest.cooldown import CooldownRequest, Cooldowns
 from ingest.decoding import Decoder
@@ -46,6 +56,40 @@ class Rejected:
 class Match:
     decoded: Decoded
     rule: Rule
+
+
+class Failures:
+    """Decoded events that failed a later step: each becomes a Rejected, the batch goes on."""
+
+    def __init__(self) -> None:
+        self._by_item: dict[int, Rejected] = {}
+        self.sources: set[Source] = set()
+
+    def record(self, item: Decoded, step: str, exc: Exception) -> None:
+        reason = f"{step} failed: {type(exc).__name__}: {exc}"
+        log.warning("event %s dead-lettered: %s", where(item.message), reason)
+        log.debug("%s failed for %s", step, where(item.message), exc_info=exc)
+        metrics.event_failures.labels(item.source.topic).inc()
+        if id(item) not in self._by_item:
+            self._by_item[id(item)] = Rejected(item.message, reason)
+            self.sources.add(item.source)
+
+    @contextmanager
+    def guard(self, item: Decoded, step: str) -> Iterator[None]:
+        """Run one step for ``item``; an error that is not a dependency's is the event's."""
+        try:
+            yield
+        except DEPENDENCY_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - invariant 4: one event never stops the bridge
+            self.record(item, step, exc)
+
+    def __contains__(self, item: Decoded) -> bool:
+        return id(item) in self._by_item
+
+    @property
+    def rejected(self) -> list[Rejected]:
+        return list(self._by_item.values())
 
 
 @dataclass
@@ -82,27 +126,37 @@ class Pipeline:
         failed enqueue, or a crash before commit) yields the same notifications and ids.
         """
         decoded, rejected = self.decode(batch)
-        matches = self.evaluate(decoded)
-        outcome = Outcome(rejected=rejected, events=len(decoded), matches=len(matches))
+        failures = Failures()
+        matches = self.evaluate(decoded, failures)
         if dry_run:
-            outcome.notifications = self.notifications(matches)
-            return outcome
-        admitted = self.admit(matches)
-        now = self._now()
-        changes = self.stateful.changes(decoded)
-        outcome.triggered = [m.rule.id for m in admitted] + [
+            outcome = Outcome(events=len(decoded))
+            built = self.notifications(matches, failures, self._now())
+        else:
+            outcome, built = self._apply(decoded, matches, failures)
+        # An event that failed any step sends nothing, not even what it built before.
+        outcome.notifications = [n for n in built if n.source not in failures.sources]
+        outcome.rejected = [*rejected, *failures.rejected]
+        outcome.matches = sum(1 for m in matches if m.decoded not in failures)
+        return outcome
+
+    def _apply(
+        self, decoded: Sequence[Decoded], matches: Sequence[Match], failures: Failures
+    ) -> tuple[Outcome, list[Notification]]:
+        """Cooldowns and lifecycle state (Redis), then the notifications of what passed."""
+        now = self.stateful.clock()
+        pending = self.observe(decoded, failures, now)
+        requests = self.cooldown_requests(matches, failures)
+        admitted = self.admit([m for m in matches if m.decoded not in failures], requests)
+        changes = self.stateful.apply([p for p in pending if p[0] not in failures], now)
+        matched_at = self._now()
+        built = self.notifications(admitted, failures, matched_at)
+        built += self.stateful_notifications(changes, failures, matched_at)
+        outcome = Outcome(events=len(decoded))
+        outcome.alert_events = self.alert_events(changes, failures)
+        outcome.triggered = [m.rule.id for m in admitted if m.decoded not in failures] + [
             c.rule.id for c in changes if c.transition.kind == "trigger"
         ]
-        outcome.notifications = [
-            *self.notifications(admitted),
-            *self.stateful.notifications(changes, now),
-        ]
-        outcome.alert_events = [
-            (change.alert_event(), change.transition.kind)
-            for change in changes
-            if change.transition.kind != "reminder"
-        ]
-        return outcome
+        return outcome, built
 
     def _now(self) -> str:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat()
@@ -127,38 +181,70 @@ class Pipeline:
         metrics.events_consumed.inc(len(decoded))
         return decoded, rejected
 
-    def evaluate(self, decoded: Sequence[Decoded]) -> list[Match]:
+    def evaluate(self, decoded: Sequence[Decoded], failures: Failures) -> list[Match]:
         matches: list[Match] = []
         started = time.perf_counter()
+        evaluate = self.engine.evaluate
         for item in decoded:
-            for rule in self.engine.evaluate(item.source.topic, item.event):
-                matches.append(Match(item, rule))
+            # try/except rather than failures.guard: free when nothing fails, on the hot path.
+            try:
+                for rule in evaluate(item.source.topic, item.event):
+                    matches.append(Match(item, rule))
+            except DEPENDENCY_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - see Failures.guard
+                failures.record(item, "evaluating rules", exc)
         if decoded:
             per_event = (time.perf_counter() - started) / len(decoded)
             metrics.rule_evaluation_time.observe(per_event)
+        matches = [m for m in matches if m.decoded not in failures]
         for match in matches:
             metrics.rules_matched.labels(match.rule.id, match.rule.priority).inc()
         return matches
 
-    def admit(self, matches: Sequence[Match]) -> list[Match]:
-        """The matches that pass their rule's cooldown. Touches Redis (may raise)."""
-        limited = [m for m in matches if m.rule.rate_limit is not None]
-        requests = []
-        for match in limited:
+    def observe(self, decoded: Sequence[Decoded], failures: Failures, now: float) -> list[Pending]:
+        """What the stateful rules read from each event that has not failed; no Redis."""
+        pending: list[Pending] = []
+        observe = self.stateful.observe
+        for item in decoded:
+            if item in failures:
+                continue
+            try:
+                pending.extend(observe(item, now))
+            except DEPENDENCY_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - see Failures.guard
+                failures.record(item, "observing stateful rules", exc)
+        return pending
+
+    def cooldown_requests(
+        self, matches: Sequence[Match], failures: Failures
+    ) -> dict[int, CooldownRequest]:
+        """The cooldown each rate-limited match asks for, by ``id(match)``; no Redis."""
+        requests: dict[int, CooldownRequest] = {}
+        for match in matches:
             limit = match.rule.rate_limit
-            assert limit is not None
-            # Events without the dedup field share one cooldown per rule: better one alert
-            # too few than a storm of them.
-            value = limit.dedup_value(match.decoded.event)
-            requests.append(
-                CooldownRequest(
+            if limit is None or match.decoded in failures:
+                continue
+            with failures.guard(match.decoded, "reading the dedup key"):
+                # Events without the dedup field share one cooldown per rule: better one
+                # alert too few than a storm of them.
+                value = limit.dedup_value(match.decoded.event)
+                requests[id(match)] = CooldownRequest(
                     rule_id=match.rule.id,
                     dedup_value="<missing>" if value is None else value,
                     identity=match.decoded.source.identity,
                     seconds=limit.cooldown_seconds,
                 )
-            )
-        verdicts = dict(zip(map(id, limited), self.cooldowns.allow(requests), strict=True))
+        return requests
+
+    def admit(
+        self, matches: Sequence[Match], requests: Mapping[int, CooldownRequest]
+    ) -> list[Match]:
+        """The matches that pass their rule's cooldown. Touches Redis (may raise)."""
+        limited = [m for m in matches if id(m) in requests]
+        allowed = self.cooldowns.allow([requests[id(m)] for m in limited])
+        verdicts = dict(zip(map(id, limited), allowed, strict=True))
         admitted: list[Match] = []
         for match in matches:
             if verdicts.get(id(match), True):
@@ -170,13 +256,37 @@ class Pipeline:
                 )
         return admitted
 
-    def notifications(self, matches: Sequence[Match]) -> list[Notification]:
-        now = self._now()
+    def notifications(
+        self, matches: Sequence[Match], failures: Failures, matched_at: str
+    ) -> list[Notification]:
         built: list[Notification] = []
         for match in matches:
-            built.extend(self._build(match, now))
+            rule, decoded = match.rule, match.decoded
+            with failures.guard(decoded, f"building the notifications of rule {rule.id}"):
+                built.extend(
+                    compose(rule, rule.message_template, decoded.event, decoded.source, matched_at)
+                )
         return built
 
-    def _build(self, match: Match, matched_at: str) -> list[Notification]:
-        rule, decoded = match.rule, match.decoded
-        return compose(rule, rule.message_template, decoded.event, decoded.source, matched_at)
+    def stateful_notifications(
+        self, changes: Sequence[Change], failures: Failures, matched_at: str
+    ) -> list[Notification]:
+        built: list[Notification] = []
+        for change in changes:
+            with failures.guard(
+                change.decoded, f"building the notifications of rule {change.rule.id}"
+            ):
+                built.extend(self.stateful.notifications([change], matched_at))
+        return built
+
+    @staticmethod
+    def alert_events(changes: Sequence[Change], failures: Failures) -> list[tuple[AlertEvent, str]]:
+        """The alert record of each lifecycle change made (kept even if its event failed
+        to build notifications: the change is already in Redis)."""
+        events: list[tuple[AlertEvent, str]] = []
+        for change in changes:
+            if change.transition.kind == "reminder":
+                continue
+            with failures.guard(change.decoded, f"recording the alert of rule {change.rule.id}"):
+                events.append((change.alert_event(), change.transition.kind))
+        return events

@@ -26,6 +26,7 @@ from ingest.bridge import Bridge
 from ingest.cooldown import Cooldowns
 from ingest.decoding import Decoder, load_schema
 from ingest.dlq import DeadLetterTopic
+from ingest.limits import EventLimits
 from ingest.pipeline import Pipeline
 from ingest.reload import Reloader
 from rules.config import KlaxonConfig
@@ -86,12 +87,12 @@ def build_decoders(
     )
     decoders: dict[str, Decoder] = {}
     for topic in sorted(topics):
-        source = config.sources.get(topic)
-        fmt = source.format if source else "auto"
-        path = local_schema_path(topic, settings, source.schema if source else None)
+        source = config.source(topic)
+        path = local_schema_path(topic, settings, source.schema)
         schema = load_schema(path) if path is not None and path.exists() else None
+        limits = EventLimits(max_depth=source.max_depth, max_bytes=source.max_bytes)
         try:
-            decoders[topic] = Decoder(topic, fmt, schema, registry)
+            decoders[topic] = Decoder(topic, source.format, schema, registry, limits)
         except ValueError as exc:
             raise BridgeError(str(exc)) from exc
     return decoders

@@ -41,6 +41,14 @@ DEFAULT_TOPIC = "alpr.plates.detected"
 # The field of problems that concern the whole file rather than one key in it.
 WHOLE_FILE = "<file>"
 
+# Limits on one event of a topic (``sources.<topic>.max_depth`` / ``max_bytes``), checked
+# by the bridge's decoder (ingest/limits.py).
+DEFAULT_MAX_DEPTH = 64
+DEFAULT_MAX_BYTES = 1024 * 1024
+# Containers deeper than this are never allowed: later stages (JSON-safe copies, template
+# rendering) then stay far inside Python's recursion limit and orjson's own (1024).
+MAX_DEPTH_CEILING = 512
+
 SourceFormat = Literal["auto", "registry", "avro", "json"]
 SOURCE_FORMATS: list[str] = ["auto", "registry", "avro", "json"]
 
@@ -63,6 +71,9 @@ class SourceConfig:
     format: SourceFormat = "auto"
     # A local .avsc, resolved against the config file's directory.
     schema: Path | None = None
+    # Limits on one event (ingest.limits): a message over either is dead-lettered.
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -276,7 +287,11 @@ def _load_sources(
         where = f'sources["{topic}"]'
         settings = {} if raw is None else raw
         if not isinstance(settings, dict):
-            sink.error(where, f"expected a mapping with format and schema, got {show(settings)}")
+            sink.error(
+                where,
+                f"expected a mapping with format, schema, max_depth and max_bytes, "
+                f"got {show(settings)}",
+            )
             continue
         reader = MappingReader(settings, where, sink)
         kind = reader.optional("format", str, "auto")
@@ -294,9 +309,25 @@ def _load_sources(
                 reader.warn("schema", 'is not used with format "json"')
         elif kind == "avro":
             reader.error("schema", 'is required with format "avro" (the path of a local .avsc)')
+        max_depth = reader.optional("max_depth", int, DEFAULT_MAX_DEPTH)
+        if not 1 <= max_depth <= MAX_DEPTH_CEILING:
+            reader.error(
+                "max_depth",
+                f"must be from 1 to {MAX_DEPTH_CEILING} (levels of nested objects and lists), "
+                f"got {max_depth}",
+            )
+            max_depth = DEFAULT_MAX_DEPTH
+        max_bytes = reader.optional("max_bytes", int, DEFAULT_MAX_BYTES)
+        if max_bytes < 1:
+            reader.error("max_bytes", f"must be at least 1 (bytes of one message), got {max_bytes}")
+            max_bytes = DEFAULT_MAX_BYTES
         reader.finish()
         result[str(topic)] = SourceConfig(
-            topic=str(topic), format=cast(SourceFormat, kind), schema=schema
+            topic=str(topic),
+            format=cast(SourceFormat, kind),
+            schema=schema,
+            max_depth=max_depth,
+            max_bytes=max_bytes,
         )
     return result
 

@@ -88,19 +88,31 @@ def parse_duration(value: object) -> float | None:
 # -- reading events -----------------------------------------------------------------------
 
 
+_FIRST_SECOND = dt.datetime.min.replace(tzinfo=dt.UTC).timestamp()
+_LAST_SECOND = dt.datetime.max.replace(tzinfo=dt.UTC).timestamp()
+
+
 def event_seconds(value: object) -> float | None:
     """An event time in epoch seconds, or None when absent or unreadable.
 
     fastavro decodes ``timestamp-millis`` to an aware datetime; JSON events carry epoch
     milliseconds (int or float) or an ISO 8601 string. A naive datetime is taken as UTC.
+    A time outside what a datetime holds (years 1-9999 UTC) is unreadable: it could be
+    neither shown in a message nor sent on.
     """
+    seconds = _seconds(value)
+    if seconds is None or not _FIRST_SECOND <= seconds <= _LAST_SECOND:  # NaN fails too
+        return None
+    return seconds
+
+
+def _seconds(value: object) -> float | None:
     cls = value.__class__
     if cls is int or cls is float:
         try:
-            seconds = value / 1000.0  # type: ignore[operator]
+            return value / 1000.0  # type: ignore[operator]
         except OverflowError:  # an int too large for a float
             return None
-        return seconds if math.isfinite(seconds) else None
     if isinstance(value, dt.datetime):
         return _aware(value).timestamp()
     if isinstance(value, str):

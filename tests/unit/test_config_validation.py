@@ -471,3 +471,44 @@ def test_config_holds_stateless_and_stateful_rules(tmp_path: Path) -> None:
     engine = RuleEngine(config.rules)
     assert engine.topics == frozenset({"plates.v2", "devices.readings"})
     assert [r.id for r in engine.stateful("plates.v2")] == ["s1"]
+
+
+def test_sources_set_event_limits_per_topic_with_defaults(tmp_path: Path) -> None:
+    """sources: max_depth and max_bytes are read per topic; others keep 64 and 1 MiB."""
+    text = WEBHOOK_ONLY + (
+        "sources:\n  alpr.plates.detected: {max_depth: 8, max_bytes: 4096}\n"
+        "  reef.readings: {format: json}\n"
+    )
+    config = load_config(write(tmp_path, text), env={})
+    plates = config.source("alpr.plates.detected")
+    assert (plates.max_depth, plates.max_bytes) == (8, 4096)
+    assert (config.source("reef.readings").max_depth, config.source("other").max_bytes) == (
+        64,
+        1024 * 1024,
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "max_depth: 0",
+            "max_depth: must be from 1 to 512 (levels of nested objects and lists), got 0",
+        ),
+        (
+            "max_depth: 513",
+            "max_depth: must be from 1 to 512 (levels of nested objects and lists), got 513",
+        ),
+        ("max_depth: 2.5", "max_depth: expected a whole number, got 2.5"),
+        ("max_bytes: 0", "max_bytes: must be at least 1 (bytes of one message), got 0"),
+        ("max_bytes: 1MB", "max_bytes: expected a whole number, got '1MB'"),
+    ],
+)
+def test_bad_event_limits_name_the_topic_and_the_field(
+    tmp_path: Path, setting: str, message: str
+) -> None:
+    """A limit out of range or of the wrong type is an error at sources["<topic>"].<field>."""
+    path = write(tmp_path, WEBHOOK_ONLY + f"sources:\n  plates.raw: {{{setting}}}\n")
+    config, problems = check_config(path, env={})
+    assert config is None
+    assert [str(p) for p in problems] == [f'{path}: sources["plates.raw"].{message}']
