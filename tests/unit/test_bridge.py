@@ -193,7 +193,11 @@ def test_a_rejected_message_is_copied_to_the_dlq_before_the_commit(harness: Harn
             ("klaxon.original.topic", TOPIC.encode()),
             ("klaxon.original.partition", b"1"),
             ("klaxon.original.offset", b"9"),
-            ("klaxon.error", b"invalid JSON: Expecting value: line 1 column 1 (char 0)"),
+            (
+                "klaxon.error",
+                b"invalid JSON: unexpected character, expected a JSON value:"
+                b" line 1 column 1 (char 0)",
+            ),
         ],
     }
     assert harness.consumer.commits == [[(TOPIC, 1, 10)]]

@@ -9,9 +9,9 @@ from typing import Any
 import fastavro
 import pytest
 
+from contract import encoding
 from contract.errors import DecodeError
 from contract.jsonsafe import jsonable
-from ingest import encoding
 from ingest.decoding import Decoder
 from ingest.limits import EventLimits
 from tests.support.kafka import PLATE_SCHEMA, plate_event

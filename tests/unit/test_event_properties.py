@@ -17,13 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contract.channels import CHANNELS
 from contract.errors import DecodeError
 from contract.jsonsafe import jsonable
 from ingest.decoding import Decoder
-from ingest.limits import MAX_DEPTH_CEILING
+from rules.config import MAX_DEPTH_CEILING
 from rules.operators import OPERATORS, compile_condition
 from rules.templates import compile_template
-from tasks.channels import CHANNELS
 
 SCHEMAS = sorted((Path(__file__).resolve().parents[2] / "schemas").glob("*.avsc"))
 PARSED = {path.name: fastavro.parse_schema(json.loads(path.read_text())) for path in SCHEMAS}
