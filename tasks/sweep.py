@@ -25,6 +25,7 @@ from ingest.stateful import no_data_event
 from klaxon.config import load_config
 from rules.engine import RuleEngine
 from tasks.app_instance import app
+from tasks.delayed import DelayedSet
 from tasks.notification import Notification, Source
 from tasks.runtime import runtime
 
@@ -95,4 +96,6 @@ def sweep(now: float | None = None, publish_events: bool = True) -> list[Notific
 
 @app.task(name=SWEEP_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
 def sweep_task() -> int:
+    # A backstop for the workers' retry pumps (tasks.retry_pump).
+    DelayedSet(runtime.redis).release()
     return len(sweep())
