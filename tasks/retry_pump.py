@@ -2,9 +2,8 @@
 back on their queues (``tasks.delayed.DelayedSet.release``) every ``PUMP_INTERVAL_SECONDS``.
 
 Every worker runs one; the Lua script makes concurrent pumps safe (each due message moves
-once). The periodic sweep runs ``release`` as well, so retries move on even while no worker
-is up to pump them (they then wait for a worker anyway). Errors (Redis away) are logged and
-the pump keeps going: a retry is late, never lost.
+once). The periodic sweep runs ``release`` as well, a backstop should a pump thread have
+died. Errors (Redis away) are logged and the pump keeps going: a retry is late, never lost.
 """
 
 from __future__ import annotations
