@@ -33,7 +33,7 @@ _NON_FINITE = (b"Infinity", b"NaN")
 
 
 class SchemaSource(Protocol):
-    """Writer schemas by id: ``ingest.registry.SchemaRegistry``."""
+    """Writer schemas by id: ``contract.schema_registry.SchemaRegistry``."""
 
     def schema(self, schema_id: int) -> Any: ...
 

@@ -17,9 +17,11 @@ import redis
 KEY_PREFIX = "klaxon:sent"
 # Longer than any replay window: a replay after this long would send again.
 SENT_TTL_SECONDS = 7 * 24 * 3600
-# Longer than the slowest send (channel timeouts are ~10 s), short enough that a worker
-# killed mid-send delays a redelivery only briefly. KLAXON_LEASE_SECONDS overrides it (tests
-# that kill a worker mid-send use a few seconds; keep it above the slowest channel timeout).
+# Longer than the slowest send (channel timeouts are ~10 s), and no longer than the
+# broker's visibility timeout (contract.celery_app), so that the lease of a worker killed
+# mid-send has expired by the time kombu hands its message to another worker.
+# KLAXON_LEASE_SECONDS overrides it (tests that kill a worker mid-send use a few seconds;
+# keep it above the slowest channel timeout).
 LEASE_SECONDS = int(os.environ.get("KLAXON_LEASE_SECONDS", "60"))
 
 
@@ -39,6 +41,11 @@ class RedisLedger:
 
     def acquire_lease(self, seconds: int = LEASE_SECONDS) -> bool:
         return bool(self.client.set(self._lease_key, self._token, nx=True, ex=seconds))
+
+    def lease_left(self) -> float | None:
+        """Seconds until the current lease (anyone's) expires; None if there is none."""
+        millis = int(self.client.pttl(self._lease_key))
+        return millis / 1000 if millis >= 0 else None
 
     def release_lease(self) -> None:
         # Delete only our own lease: after a stall longer than the lease another worker

@@ -27,6 +27,7 @@ from rules.compose import compose
 from rules.config import load_config
 from rules.engine import RuleEngine
 from tasks.app_instance import app
+from tasks.delayed import DelayedSet
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -93,4 +94,6 @@ def sweep(now: float | None = None, publish_events: bool = True) -> list[Notific
 
 @app.task(name=SWEEP_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
 def sweep_task() -> int:
+    # A backstop for the workers' retry pumps (tasks.retry_pump).
+    DelayedSet(runtime.redis).release()
     return len(sweep())

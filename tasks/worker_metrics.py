@@ -2,10 +2,12 @@
 
 Only ``notify.*`` tasks are counted:
 
-- ``alert_engine_notifications_sent_total{channel,rule_id}``: a task that returned "sent"
-  (a "duplicate" was sent before and is not counted again);
+- ``alert_engine_notifications_sent_total{channel,rule_id}``: a task that sent
+  (``Delivered.SENT``; a ``DUPLICATE`` was sent before and is not counted again);
 - ``alert_engine_notifications_failed_total{channel,error_type}``: every failed attempt,
-  retried or final; ``error_type`` is the ``DeliveryError.reason``;
+  retried or final; ``error_type`` is the ``DeliveryError.reason``. Which is which comes
+  from the task's decision (``tasks.retry.decision_of``), never worked out again here: a
+  wait for another worker's lease is not a failed attempt;
 - ``alert_engine_notification_send_time_seconds{channel}``: each attempt, prerun to postrun;
 - ``klaxon_dead_letters_total{channel}``: notifications that ended as dead letters.
 
@@ -55,7 +57,8 @@ from celery import signals
 from contract.settings import Settings
 from contract.stats import count_worker
 from tasks.channels.errors import DeliveryError
-from tasks.notify import LeaseBusy
+from tasks.notify import Delivered
+from tasks.retry import GiveUp, RetryIn, decision_of
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -230,7 +233,7 @@ def _on_postrun(task_id: str = "", task: Any = None, **_: Any) -> None:
 
 def _on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
     channel = _channel(sender)
-    if channel is None or result != "sent":
+    if channel is None or result != Delivered.SENT:
         return
     try:
         worker_metrics().sent.labels(channel, _rule_id(sender.request.args)).inc()
@@ -239,13 +242,12 @@ def _on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
         log.debug("sent notification not counted: %r", exc)
 
 
-def _on_retry(sender: Any = None, reason: Any = None, **_: Any) -> None:
+def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: Any) -> None:
     channel = _channel(sender)
-    exc = getattr(reason, "exc", reason)
-    if channel is None or exc is None or isinstance(exc, LeaseBusy):
-        return  # another worker holds the lease: not a failed attempt
+    if channel is None or not isinstance(decision_of(request), RetryIn):
+        return  # a wait for another worker's lease is not a failed attempt
     try:
-        _failed(channel, exc, dead=False)
+        _failed(channel, getattr(reason, "exc", reason), dead=False)
     except Exception as error:  # noqa: BLE001 - metrics never break a task
         log.debug("failed attempt not counted: %r", error)
 
@@ -255,8 +257,9 @@ def _on_failure(sender: Any = None, exception: BaseException | None = None, **_:
     if channel is None:
         return
     try:
-        # tasks.notify.NotifyTask.on_failure dead-letters exactly the DeliveryErrors.
-        _failed(channel, exception, dead=isinstance(exception, DeliveryError))
+        # The task's decision says whether it dead-lettered; without one it failed unexpectedly.
+        dead = isinstance(decision_of(getattr(sender, "request", None)), GiveUp)
+        _failed(channel, exception, dead=dead)
     except Exception as error:  # noqa: BLE001 - metrics never break a task
         log.debug("failure not counted: %r", error)
 

@@ -3,8 +3,8 @@ and Flower, with real processes against real local servers.
 
 Every count is taken at the receivers (SMTP, Slack, webhook and Twilio doubles); every wait
 has a deadline. "Nothing more will arrive" is shown by the queues being drained: no message
-in any ``notify.*`` list and none held unacknowledged (kombu's ``unacked`` hash), which also
-covers retries waiting for their countdown.
+in any ``notify.*`` list, none held unacknowledged (kombu's ``unacked`` hash) and no retry
+waiting for its countdown (the delayed set).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import redis
 import requests
 import trustme
 
+from tasks.delayed import DELAYED_KEY
 from tests.conftest import Stack
 from tests.support.http_sink import Answer, HttpSink, Received
 from tests.support.kafka import PlateProducer, committed, plate_event
@@ -236,7 +237,11 @@ def wait_drained(client: redis.Redis) -> None:
 
 
 def queue_state(client: redis.Redis) -> dict[str, int]:
-    return {**{q: int(client.llen(q)) for q in QUEUES}, "unacked": int(client.hlen("unacked"))}
+    return {
+        **{q: int(client.llen(q)) for q in QUEUES},
+        "unacked": int(client.hlen("unacked")),
+        "delayed": int(client.zcard(DELAYED_KEY)),
+    }
 
 
 def plate_of(request: Received) -> str:
@@ -504,7 +509,7 @@ def test_worker_killed_mid_batch_delivers_every_notification_once_per_key(
     # The killed worker's deliveries stay in kombu's unacked hash...
     assert redis_client.hlen("unacked") >= 1
     # ...until they are older than the visibility timeout; a worker restores stale ones
-    # when it starts consuming (kombu's periodic sweep runs only every ~100 s).
+    # when it starts consuming, and every few seconds after (contract.celery_app).
     wait_until(
         lambda: stale_unacked(redis_client),
         timeout=DEADLINE,
