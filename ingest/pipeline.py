@@ -18,7 +18,7 @@ from alerts.stage import StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
 from contract.errors import DecodeError
-from contract.notification import Notification, Source
+from contract.notification import Notification, Source, TransitionKind
 from ingest.cooldown import CooldownRequest, Cooldowns
 from ingest.decoding import Decoder
 from ingest.messages import KafkaMessage, where
@@ -53,7 +53,7 @@ class Outcome:
     """What one batch produced: everything the bridge must store before it commits."""
 
     notifications: list[Notification] = field(default_factory=list)
-    alert_events: list[tuple[AlertEvent, str]] = field(default_factory=list)  # (event, transition)
+    alert_events: list[tuple[AlertEvent, TransitionKind]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     events: int = 0
     matches: int = 0
@@ -91,7 +91,7 @@ class Pipeline:
         now = self._now()
         changes = self.stateful.changes(decoded)
         outcome.triggered = [m.rule.id for m in admitted] + [
-            c.rule.id for c in changes if c.transition.kind == "trigger"
+            c.rule.id for c in changes if c.transition.kind == TransitionKind.TRIGGER
         ]
         outcome.notifications = [
             *self.notifications(admitted),
@@ -100,7 +100,7 @@ class Pipeline:
         outcome.alert_events = [
             (change.alert_event(), change.transition.kind)
             for change in changes
-            if change.transition.kind != "reminder"
+            if change.transition.kind != TransitionKind.REMINDER
         ]
         return outcome
 
