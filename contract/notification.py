@@ -7,7 +7,6 @@ only this JSON-safe record; credentials live in the worker's channel settings
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -49,10 +48,6 @@ def notification_id(
     """
     name = f"{topic}\x00{partition}\x00{offset}\x00{rule_id}\x00{channel}\x00{transition}"
     return str(uuid.uuid5(_NAMESPACE, name))
-
-
-def short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
