@@ -35,10 +35,10 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Any, get_type_hints
+from typing import get_type_hints
 from urllib.parse import urlparse
 
 import redis
@@ -379,7 +379,7 @@ class PipelinedPublisher:
                 "PipelinedPublisher cannot write what send_task would: " + "; ".join(problems)
             )
 
-    def _event_topic(self, options: dict[str, Any]) -> str:
+    def _event_topic(self, options: Mapping[str, object]) -> str:
         """The PUB/SUB channel kombu's Redis fanout exchange uses for ``task-sent``."""
         prefix_option = options.get("fanout_prefix", RedisChannel.fanout_prefix)
         if isinstance(prefix_option, str):

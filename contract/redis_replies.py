@@ -1,7 +1,7 @@
 """Typed reads of redis-py replies.
 
-redis-py types a synchronous command's reply as ``Awaitable[Any] | Any`` (one signature for
-its sync and async clients), so each use would need a cast or an ignore. These helpers
+redis-py types a synchronous command's reply as "an awaitable, or anything" (one signature
+for its sync and async clients), so each use would need a cast or an ignore. These helpers
 check the shape once and give text: our clients never set ``decode_responses``, so
 members come back as bytes.
 """

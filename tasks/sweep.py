@@ -26,7 +26,7 @@ from contract.queues import SWEEP_TASK
 from rules.compose import compose
 from rules.config import load_config
 from rules.engine import RuleEngine
-from tasks.app_instance import app
+from tasks.app_instance import app, task
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,6 @@ def sweep(now: float | None = None, publish_events: bool = True) -> list[Notific
     return notifications
 
 
-@app.task(name=SWEEP_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
+@task(SWEEP_TASK, ignore_result=True)
 def sweep_task() -> int:
     return len(sweep())
