@@ -112,7 +112,7 @@ def notification_args(notification: Notification) -> dict[str, object]:
         value = data[name]
         data[name] = {key: getattr(value, key) for key in nested}
     # Plain text, as to_dict() gives: saferepr's fast path takes exact str only.
-    data["transition"] = notification.transition.value
+    data["transition"] = str(notification.transition)
     return data
 
 

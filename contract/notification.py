@@ -87,9 +87,9 @@ class Notification:
 
     def to_dict(self) -> dict[str, Json]:
         data: dict[str, Json] = asdict(self)
-        # The plain text, so that every encoder (json, kombu, Celery's saferepr) writes it
-        # exactly as before the enum.
-        data["transition"] = self.transition.value
+        # The plain text (str() of a StrEnum is exactly a str), so that every encoder (json,
+        # kombu, Celery's saferepr) writes it as before the enum.
+        data["transition"] = str(self.transition)
         return data
 
     @classmethod
