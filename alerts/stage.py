@@ -11,28 +11,40 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from alerts.humanize import duration
 from alerts.lifecycle import Lifecycle, Observation, Transition
 from alerts.store import AlertEvent
-from contract.notification import Notification
+from contract.notification import Notification, Source, TransitionKind
 from rules.compose import compose
-from rules.reading import Reading, StatefulRule
+from rules.stateful import Reading, StatefulRule
 
 _ALERT_NAMESPACE = uuid.UUID("0b7f3f0e-53a1-4b0e-9f43-6b6c61786f6e")
 
+_RESOLVING = (TransitionKind.RESOLVE, TransitionKind.NO_DATA_RESOLVE)
+
+
+class Observed(Protocol):
+    """One decoded event of the batch (``ingest.pipeline.Decoded``, a floor above)."""
+
+    @property
+    def event(self) -> Mapping[str, object]: ...
+    @property
+    def source(self) -> Source: ...
+
+
 # (the decoded event, the rule, what it read, the observation for the lifecycle)
-Pending = tuple[Any, StatefulRule, Reading, Observation]
+Pending = tuple[Observed, StatefulRule, Reading, Observation]
 
 
 @dataclass(frozen=True)
 class Change:
     """A lifecycle transition caused by one event for one stateful rule."""
 
-    decoded: Any  # ingest.pipeline.Decoded
+    decoded: Observed
     rule: StatefulRule
     reading: Reading
     transition: Transition
@@ -41,20 +53,20 @@ class Change:
     def alert_event(self) -> AlertEvent:
         rule, reading, transition = self.rule, self.reading, self.transition
         source = self.decoded.source
-        if transition.kind == "no_data_resolve":
+        if transition.kind == TransitionKind.NO_DATA_RESOLVE:
             return no_data_event(rule, reading.key, transition).resolved(self.at, reading.value)
+        terms = rule.alert_terms()
+        resolves = transition.kind == TransitionKind.RESOLVE
         event = AlertEvent(
             id=transition.alert_id,
             rule_id=rule.id,
             device_id=reading.key,
             triggered_at=transition.triggered_at,
-            current_value=(
-                transition.trigger_value if transition.kind == "resolve" else reading.value
-            ),
-            threshold_value=rule.threshold,
-            operator=rule.operator,
-            metric=rule.metric,
-            kind="threshold" if rule.metric is not None else "match",
+            current_value=transition.trigger_value if resolves else reading.value,
+            threshold_value=terms.threshold,
+            operator=terms.operator,
+            metric=terms.metric,
+            kind=terms.kind,
             metadata={
                 "rule_name": rule.name,
                 "priority": rule.priority,
@@ -63,22 +75,23 @@ class Change:
                 "offset": source.offset,
             },
         )
-        if transition.kind == "resolve":
+        if resolves:
             return event.resolved(self.at, reading.value)
         return event
 
     def template_values(self) -> dict[str, object]:
         transition = self.transition
+        terms = self.rule.alert_terms()
         fired = self.at - transition.triggered_at
         return {
             "current_value": self.reading.value,
-            "threshold": self.rule.threshold,
-            "operator": self.rule.operator,
-            "metric": self.rule.metric,
+            "threshold": terms.threshold,
+            "operator": terms.operator,
+            "metric": terms.metric,
             "device_id": self.reading.key,
             "state_key": self.reading.key,
             "alert_id": transition.alert_id,
-            "transition": transition.kind,
+            "transition": transition.kind.value,
             "triggered_at": dt.datetime.fromtimestamp(transition.triggered_at, dt.UTC).isoformat(),
             "duration": duration(fired),
             "duration_seconds": round(fired, 3),
@@ -95,7 +108,7 @@ def no_data_event(rule: StatefulRule, key: str, transition: Transition) -> Alert
         current_value=None,
         threshold_value=None,
         operator=None,
-        metric=rule.metric,
+        metric=rule.alert_terms().metric,
         kind="no_data",
         metadata={"rule_name": rule.name, "priority": rule.priority},
     )
@@ -117,7 +130,7 @@ class StatefulStage:
         self.lifecycle = lifecycle
         self.clock = clock
 
-    def observe(self, item: Any, now: float) -> list[Pending]:
+    def observe(self, item: Observed, now: float) -> list[Pending]:
         """What the stateful rules of its topic read from one event; pure, no Redis."""
         pending: list[Pending] = []
         for rule in self.rules_for(item.source.topic):
@@ -164,7 +177,7 @@ class StatefulStage:
         built: list[Notification] = []
         for change in changes:
             rule, kind = change.rule, change.transition.kind
-            resolves = kind in ("resolve", "no_data_resolve")
+            resolves = kind in _RESOLVING
             if resolves and not rule.notify_on_resolve:
                 continue
             template = rule.resolve_template if resolves else rule.message_template
@@ -183,7 +196,7 @@ class StatefulStage:
                         "state_key": alert.device_id,
                         "triggered_at": alert.triggered_at,
                         "current_value": change.reading.value,
-                        "threshold": rule.threshold,
+                        "threshold": rule.alert_terms().threshold,
                         "is_resolved": alert.is_resolved,
                     },
                 )

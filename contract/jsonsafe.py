@@ -12,22 +12,36 @@ import datetime as dt
 import decimal
 import math
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import cast
+
+# A value JSON can carry, and a JSON object: what a task payload is made of.
+Json = dict[str, "Json"] | list["Json"] | str | int | float | bool | None
+JsonObject = dict[str, Json]
 
 
-def jsonable(value: Any) -> Any:
+def jsonable_object(event: Mapping[str, object]) -> JsonObject:
+    """``event`` with every value made JSON-safe (keys as text)."""
+    return cast(JsonObject, jsonable(dict(event)))
+
+
+def jsonable(value: object) -> Json:
     if not isinstance(value, dict | list | tuple):
         return _leaf(value)
-    root: Any = {} if isinstance(value, dict) else []
+    root: dict[str, Json] | list[Json] = {} if isinstance(value, dict) else []
     # (source container, its copy): children are copied into the copy, containers queued.
-    pending: list[tuple[Any, Any]] = [(value, root)]
+    pending: list[tuple[object, dict[str, Json] | list[Json]]] = [(value, root)]
     while pending:
         source, copy = pending.pop()
-        items = source.items() if isinstance(source, dict) else enumerate(source)
+        items = (
+            source.items() if isinstance(source, dict) else enumerate(cast(list[object], source))
+        )
         for key, child in items:
+            made: Json
             if isinstance(child, dict | list | tuple):
-                made: Any = {} if isinstance(child, dict) else []
-                pending.append((child, made))
+                container: dict[str, Json] | list[Json] = {} if isinstance(child, dict) else []
+                pending.append((child, container))
+                made = container
             else:
                 made = _leaf(child)
             if isinstance(copy, dict):
@@ -37,7 +51,7 @@ def jsonable(value: Any) -> Any:
     return root
 
 
-def _leaf(value: Any) -> Any:
+def _leaf(value: object) -> Json:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dt.datetime | dt.date | dt.time):
@@ -48,4 +62,6 @@ def _leaf(value: Any) -> Any:
         return str(value) if value.is_finite() else None
     if isinstance(value, uuid.UUID):
         return str(value)
-    return value
+    # Scalars. Avro and JSON decoders produce no other types; anything else passes as
+    # before, for the task serializer to handle.
+    return cast(Json, value)

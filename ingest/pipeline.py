@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from alerts.stage import Change, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
 from contract.errors import DEPENDENCY_ERRORS, DecodeError
-from contract.notification import Notification, Source
+from contract.notification import Notification, Source, TransitionKind
 from ingest.cooldown import CooldownRequest, Cooldowns
 from ingest.decoding import Decoder
 from ingest.messages import KafkaMessage, where
@@ -58,6 +58,12 @@ class Match:
     rule: Rule
 
 
+def _decoded(change: Change) -> Decoded:
+    # The stateful stage hands back the very Decoded objects the pipeline gave it; it knows
+    # them only as ``alerts.stage.Observed`` because it sits a floor below.
+    return cast(Decoded, change.decoded)
+
+
 class Failures:
     """Decoded events that failed a later step: each becomes a Rejected, the batch goes on."""
 
@@ -84,7 +90,7 @@ class Failures:
         except Exception as exc:  # noqa: BLE001 - invariant 4: one event never stops the bridge
             self.record(item, step, exc)
 
-    def __contains__(self, item: Decoded) -> bool:
+    def __contains__(self, item: object) -> bool:
         return id(item) in self._by_item
 
     @property
@@ -97,7 +103,7 @@ class Outcome:
     """What one batch produced: everything the bridge must store before it commits."""
 
     notifications: list[Notification] = field(default_factory=list)
-    alert_events: list[tuple[AlertEvent, str]] = field(default_factory=list)  # (event, transition)
+    alert_events: list[tuple[AlertEvent, TransitionKind]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     events: int = 0
     matches: int = 0
@@ -154,7 +160,7 @@ class Pipeline:
         outcome = Outcome(events=len(decoded))
         outcome.alert_events = self.alert_events(changes, failures)
         outcome.triggered = [m.rule.id for m in admitted if m.decoded not in failures] + [
-            c.rule.id for c in changes if c.transition.kind == "trigger"
+            c.rule.id for c in changes if c.transition.kind == TransitionKind.TRIGGER
         ]
         return outcome, built
 
@@ -274,19 +280,21 @@ class Pipeline:
         built: list[Notification] = []
         for change in changes:
             with failures.guard(
-                change.decoded, f"building the notifications of rule {change.rule.id}"
+                _decoded(change), f"building the notifications of rule {change.rule.id}"
             ):
                 built.extend(self.stateful.notifications([change], matched_at))
         return built
 
     @staticmethod
-    def alert_events(changes: Sequence[Change], failures: Failures) -> list[tuple[AlertEvent, str]]:
+    def alert_events(
+        changes: Sequence[Change], failures: Failures
+    ) -> list[tuple[AlertEvent, TransitionKind]]:
         """The alert record of each lifecycle change made (kept even if its event failed
         to build notifications: the change is already in Redis)."""
-        events: list[tuple[AlertEvent, str]] = []
+        events: list[tuple[AlertEvent, TransitionKind]] = []
         for change in changes:
-            if change.transition.kind == "reminder":
+            if change.transition.kind == TransitionKind.REMINDER:
                 continue
-            with failures.guard(change.decoded, f"recording the alert of rule {change.rule.id}"):
+            with failures.guard(_decoded(change), f"recording the alert of rule {change.rule.id}"):
                 events.append((change.alert_event(), change.transition.kind))
         return events

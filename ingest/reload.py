@@ -14,7 +14,6 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from contract import metrics
 from rules.config import KlaxonConfig, check_config
@@ -39,7 +38,7 @@ class Reloader:
         self,
         path: Path,
         default_topic: str,
-        apply: Callable[[KlaxonConfig], Any],
+        apply: Callable[[KlaxonConfig], object],
         poll_seconds: float = 2.0,
     ) -> None:
         self.path = path

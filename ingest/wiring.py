@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import logging
 from pathlib import Path
-from typing import Any
 
 import redis
 from confluent_kafka import Consumer, KafkaException, Producer
@@ -45,7 +44,7 @@ class KafkaUnreachable(BridgeError):
     """Kafka did not answer at start."""
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
+def consumer_config(settings: Settings) -> dict[str, object]:
     session = settings.kafka_session_timeout_ms
     return {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -64,7 +63,7 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
+def producer_config(settings: Settings) -> dict[str, object]:
     return {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "enable.idempotence": True,

@@ -6,15 +6,19 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from contract import logs, redaction
 from contract.settings import Settings
 
+if TYPE_CHECKING:  # names only: each command imports what it runs (startup time)
+    from contract.notification import Notification
+    from rules.config import KlaxonConfig
 
-def _load_or_exit(path: Path, settings: Settings) -> Any:
+
+def _load_or_exit(path: Path, settings: Settings) -> KlaxonConfig:
     from rules.config import check_config
 
     config, problems = check_config(path, default_topic=settings.kafka_topic)
@@ -99,7 +103,7 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    def show(notification: Any) -> None:
+    def show(notification: Notification) -> None:
         click.echo(
             f"would send {notification.channel} for rule {notification.rule_id} "
             f"({notification.source.identity}): {notification.message.strip()}"

@@ -17,15 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TYPE_CHECKING
 
 from rules.model import Rule, all_of
 from rules.operators import Condition, Predicate
 from rules.paths import Getter
-from rules.stateful import AnyRule, StatefulMatchRule, ThresholdRule
-
-if TYPE_CHECKING:
-    from rules.reading import StatefulRule
+from rules.stateful import AnyRule, StatefulRule
 
 _ORDER = attrgetter("index")
 
@@ -87,7 +83,7 @@ class RuleEngine:
         for rule in rules:
             if not rule.enabled:
                 continue
-            if isinstance(rule, ThresholdRule | StatefulMatchRule):
+            if isinstance(rule, StatefulRule):
                 stateful.append(rule)
                 stateful_by_topic.setdefault(rule.source, []).append(rule)
             else:

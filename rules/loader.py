@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import cast
 
 from contract.mapping import MappingReader
 from contract.problems import ProblemSink
@@ -121,7 +121,7 @@ class _Common:
     id: str
     name: str
     enabled: bool
-    priority: str
+    priority: Priority
     source: str
     channels: tuple[str, ...]
     index: int
@@ -186,7 +186,7 @@ class _RuleLoader:
             id=rule_id or "",
             name=name,
             enabled=enabled,
-            priority=priority,
+            priority=cast(Priority, priority),  # checked above; a bad one leaves no rule
             source=source,
             channels=channels,
             index=self.index,
@@ -233,7 +233,7 @@ class _RuleLoader:
             id=common.id,
             name=common.name,
             enabled=common.enabled,
-            priority=cast(Priority, common.priority),
+            priority=common.priority,
             source=common.source,
             channels=common.channels,
             conditions=conditions,
@@ -501,7 +501,7 @@ class _RuleLoader:
 
     def _notify(self, reader: MappingReader, enabled: bool) -> tuple[list[str], tuple[str, ...]]:
         """(every channel named, the enabled ones in order)."""
-        names: list[Any] = reader.required("notify", list, [])
+        names: list[object] = reader.required("notify", list, [])
         if reader.has("notify") and isinstance(reader.raw("notify"), list) and not names:
             reader.error("notify", "must list at least one channel")
         notified: list[str] = []
@@ -530,7 +530,7 @@ class _RuleLoader:
 
     def _conditions(self, reader: MappingReader, required: bool) -> tuple[Condition, ...]:
         if required:
-            items: list[Any] = reader.required("conditions", list, [])
+            items: list[object] = reader.required("conditions", list, [])
         else:
             items = reader.optional("conditions", list, [])
         if reader.has("conditions") and isinstance(reader.raw("conditions"), list) and not items:

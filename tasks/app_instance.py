@@ -1,5 +1,8 @@
 """The workers' Celery app, configured from the environment when a worker process starts."""
 
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
 import tasks.log_redaction  # noqa: F401 - connects secret redaction to Celery's logging
 from contract.celery_app import make_app
 from contract.settings import Settings
@@ -8,3 +11,20 @@ from contract.settings import Settings
 WORKER_MODULES = ("tasks.notify", "tasks.sweep", "tasks.worker_metrics", "tasks.retry_pump")
 
 app = make_app(Settings.from_env(), include=WORKER_MODULES)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def task(name: str, **options: object) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``@app.task(name=name, **options)`` with the function's type kept.
+
+    Celery's decorator is untyped; this is the one place that says what it gives back: the
+    registered task, which calls the function when called.
+    """
+
+    def register(function: Callable[P, R]) -> Callable[P, R]:
+        registered: Callable[P, R] = app.task(name=name, **options)(function)
+        return registered
+
+    return register

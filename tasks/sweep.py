@@ -20,13 +20,13 @@ from alerts.humanize import duration
 from alerts.lifecycle import Lifecycle
 from alerts.stage import no_data_event
 from alerts.store import AlertStore
-from contract.notification import Notification, Source
+from contract.notification import Notification, Source, TransitionKind
 from contract.publisher import CeleryPublisher
 from contract.queues import SWEEP_TASK
 from rules.compose import compose
 from rules.config import load_config
 from rules.engine import RuleEngine
-from tasks.app_instance import app
+from tasks.app_instance import app, task
 from tasks.delayed import DelayedSet
 from tasks.runtime import runtime
 
@@ -58,14 +58,15 @@ def sweep(now: float | None = None, publish_events: bool = True) -> list[Notific
             if transition is None:
                 continue
             event = no_data_event(rule, key, transition)
-            raised.append((event, "no_data"))
+            raised.append((event, TransitionKind.NO_DATA))
             silence = now - transition.triggered_at
+            metric = rule.alert_terms().metric
             values = {
                 "device_id": key,
                 "state_key": key,
-                "metric": rule.metric,
+                "metric": metric,
                 "alert_id": event.id,
-                "transition": "no_data",
+                "transition": TransitionKind.NO_DATA.value,
                 "silence": duration(silence),
                 "silence_seconds": round(silence, 3),
                 "last_seen": dt.datetime.fromtimestamp(transition.triggered_at, dt.UTC).isoformat(),
@@ -74,10 +75,10 @@ def sweep(now: float | None = None, publish_events: bool = True) -> list[Notific
                 compose(
                     rule,
                     rule.no_data_template,
-                    {"device_id": key, "metric": rule.metric},
+                    {"device_id": key, "metric": metric},
                     Source(f"klaxon.no-data/{event.id}", 0, 0),
                     dt.datetime.fromtimestamp(now, dt.UTC).isoformat(),
-                    transition="no_data",
+                    transition=TransitionKind.NO_DATA,
                     values=values,
                     alert={"id": event.id, "state_key": key, "triggered_at": event.triggered_at},
                 )
@@ -92,7 +93,7 @@ def sweep(now: float | None = None, publish_events: bool = True) -> list[Notific
     return notifications
 
 
-@app.task(name=SWEEP_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
+@task(SWEEP_TASK, ignore_result=True)
 def sweep_task() -> int:
     # A backstop for the workers' retry pumps (tasks.retry_pump).
     DelayedSet(runtime.redis).release()
