@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alerts.stage import StatefulStage
@@ -25,6 +25,7 @@ from ingest.messages import KafkaMessage, where
 from rules.compose import compose
 from rules.engine import RuleEngine
 from rules.model import Rule
+from rules.watchlists.operator import entry_recipients, match_values
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,14 @@ class Rejected:
 class Match:
     decoded: Decoded
     rule: Rule
+    # What a message and the dedup key may use besides the event: {"match": ...} of an
+    # in_watchlist condition (rules/watchlists/operator.py), None for other rules.
+    values: dict[str, object] | None = None
+
+    @property
+    def context(self) -> dict[str, Any]:
+        event = self.decoded.event
+        return {**event, **self.values} if self.values else event
 
 
 @dataclass
@@ -68,7 +77,11 @@ class Pipeline:
         cooldowns: Cooldowns,
         stateful: StatefulStage,
         clock: Callable[[], float] = time.time,
+        recipients: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        # The configured recipients of each enabled email/SMS channel: a hotlist entry's
+        # notify column adds to them for its own notification.
+        self.recipients = recipients or {}
         self.engine = engine
         self.decoders = decoders
         self.cooldowns = cooldowns
@@ -132,7 +145,7 @@ class Pipeline:
         started = time.perf_counter()
         for item in decoded:
             for rule in self.engine.evaluate(item.source.topic, item.event):
-                matches.append(Match(item, rule))
+                matches.append(Match(item, rule, match_values(rule.conditions, item.event)))
         if decoded:
             per_event = (time.perf_counter() - started) / len(decoded)
             metrics.rule_evaluation_time.observe(per_event)
@@ -149,7 +162,7 @@ class Pipeline:
             assert limit is not None
             # Events without the dedup field share one cooldown per rule: better one alert
             # too few than a storm of them.
-            value = limit.dedup_value(match.decoded.event)
+            value = limit.dedup_value(match.context)
             requests.append(
                 CooldownRequest(
                     rule_id=match.rule.id,
@@ -179,4 +192,19 @@ class Pipeline:
 
     def _build(self, match: Match, matched_at: str) -> list[Notification]:
         rule, decoded = match.rule, match.decoded
-        return compose(rule, rule.message_template, decoded.event, decoded.source, matched_at)
+        built = compose(
+            rule,
+            rule.message_template,
+            decoded.event,
+            decoded.source,
+            matched_at,
+            values=match.values,
+        )
+        if match.values is None:
+            return built
+        return [
+            replace(n, recipients=extra)
+            if (extra := entry_recipients(match.values, n.channel, n.recipients, self.recipients))
+            else n
+            for n in built
+        ]

@@ -129,7 +129,7 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
                 err=True,
             )
             sys.exit(2)
-    reloader = reloader_for(worker, settings)
+    reloader = reloader_for(worker, settings, config.watched_files)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request())
     reloader.start_watching()
     try:
