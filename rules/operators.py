@@ -296,9 +296,7 @@ def compile_condition(field: str, operator: str, value: object = NO_VALUE) -> Co
         problems.append(("field", str(exc)))
     spec = OPERATORS.get(operator)
     if spec is None:
-        # in_watchlist is compiled by the loader against the watchlists section.
-        known = [*OPERATORS, "in_watchlist"]
-        problems.append(("operator", unknown_choice("operator", operator, known)))
+        problems.append(("operator", unknown_choice("operator", operator, list(OPERATORS))))
         raise ConditionError(problems)
     if value is NO_VALUE and not spec.value_optional:
         problems.append(("value", "is required"))
