@@ -117,7 +117,7 @@ def load_rules(
             channels=channels,
             default_topic=default_topic,
             seen=seen,
-            watchlists=watchlists or {},
+            watchlists=watchlists if watchlists is not None else {},
         ).load()
         if rule is not None:
             rules.append(rule)

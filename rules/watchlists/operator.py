@@ -35,7 +35,9 @@ def compile_in_watchlist(
         )
     else:
         watchlist = watchlists.get(value)
-        if watchlist is None:
+        if watchlist is None and value in getattr(watchlists, "broken", ()):
+            pass  # its own errors are reported under watchlists.NAME
+        elif watchlist is None:
             problems.append(("value", _unknown(value, sorted(watchlists))))
     if problems or watchlist is None:
         raise ConditionError(problems)

@@ -41,24 +41,35 @@ class Watchlist:
         return self.matcher.table
 
 
+class Watchlists(dict[str, Watchlist]):
+    """The loaded lists by name; ``broken`` names those left out for their errors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken: set[str] = set()
+
+
 def load_watchlists(
     section: Mapping[str, Any],
     sink: ProblemSink,
     base: Path,
     clock: Callable[[], float] = time.time,
-) -> dict[str, Watchlist]:
+) -> Watchlists:
     """Every list of the section; problems go to ``sink`` (``watchlists.NAME.key``)."""
-    result: dict[str, Watchlist] = {}
+    result = Watchlists()
     for name, raw in section.items():
         where = f"{SECTION}.{name}"
         if not isinstance(raw, dict):
             sink.error(where, "expected a mapping with file or plates")
+            result.broken.add(str(name))
             continue
         reader = MappingReader(raw, where, sink)
         watchlist = _load_one(str(name), reader, base, clock)
         reader.finish()
         if watchlist is not None:
             result[str(name)] = watchlist
+        else:
+            result.broken.add(str(name))
     return result
 
 
