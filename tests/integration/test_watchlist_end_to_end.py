@@ -1,4 +1,4 @@
-"""A CSV hotlist through the real bridge, worker and webhook: fuzzy hits, shared cooldown, reload."""
+"""A CSV hotlist through the real bridge, worker and webhook: fuzzy hits, cooldown, reload."""
 
 from __future__ import annotations
 
