@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from alerts.stage import Change, Pending, StatefulStage
@@ -35,6 +35,7 @@ from ingest.messages import KafkaMessage, where
 from rules.compose import compose
 from rules.engine import RuleEngine
 from rules.model import Rule
+from rules.watchlists.operator import entry_recipients, match_values
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,14 @@ class Rejected:
 class Match:
     decoded: Decoded
     rule: Rule
+    # What a message and the dedup key may use besides the event: {"match": ...} of an
+    # in_watchlist condition (rules/watchlists/operator.py), None for other rules.
+    values: dict[str, object] | None = None
+
+    @property
+    def context(self) -> dict[str, Any]:
+        event = self.decoded.event
+        return {**event, **self.values} if self.values else event
 
 
 def _decoded(change: Change) -> Decoded:
@@ -118,7 +127,11 @@ class Pipeline:
         cooldowns: Cooldowns,
         stateful: StatefulStage,
         clock: Callable[[], float] = time.time,
+        recipients: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        # The configured recipients of each enabled email/SMS channel: a hotlist entry's
+        # notify column adds to them for its own notification.
+        self.recipients = recipients or {}
         self.engine = engine
         self.decoders = decoders
         self.cooldowns = cooldowns
@@ -195,7 +208,7 @@ class Pipeline:
             # try/except rather than failures.guard: free when nothing fails, on the hot path.
             try:
                 for rule in evaluate(item.source.topic, item.event):
-                    matches.append(Match(item, rule))
+                    matches.append(Match(item, rule, match_values(rule.conditions, item.event)))
             except DEPENDENCY_ERRORS:
                 raise
             except Exception as exc:  # noqa: BLE001 - see Failures.guard
@@ -235,7 +248,7 @@ class Pipeline:
             with failures.guard(match.decoded, "reading the dedup key"):
                 # Events without the dedup field share one cooldown per rule: better one
                 # alert too few than a storm of them.
-                value = limit.dedup_value(match.decoded.event)
+                value = limit.dedup_value(match.context)
                 requests[id(match)] = CooldownRequest(
                     rule_id=match.rule.id,
                     dedup_value="<missing>" if value is None else value,
@@ -269,9 +282,7 @@ class Pipeline:
         for match in matches:
             rule, decoded = match.rule, match.decoded
             with failures.guard(decoded, f"building the notifications of rule {rule.id}"):
-                built.extend(
-                    compose(rule, rule.message_template, decoded.event, decoded.source, matched_at)
-                )
+                built.extend(self._build(match, matched_at))
         return built
 
     def stateful_notifications(
@@ -298,3 +309,22 @@ class Pipeline:
             with failures.guard(_decoded(change), f"recording the alert of rule {change.rule.id}"):
                 events.append((change.alert_event(), change.transition.kind))
         return events
+
+    def _build(self, match: Match, matched_at: str) -> list[Notification]:
+        rule, decoded = match.rule, match.decoded
+        built = compose(
+            rule,
+            rule.message_template,
+            decoded.event,
+            decoded.source,
+            matched_at,
+            values=match.values,
+        )
+        if match.values is None:
+            return built
+        return [
+            replace(n, recipients=extra)
+            if (extra := entry_recipients(match.values, n.channel, n.recipients, self.recipients))
+            else n
+            for n in built
+        ]

@@ -1,5 +1,8 @@
 """Hot reload of the rules: on SIGHUP, or when the file changes (polled, no extra deps).
 
+The hotlist files the rules read (``watchlists:``, rules/watchlists) are polled with it:
+a changed list reloads the whole config, and a broken one keeps the last good lists.
+
 A reload happens between batches. An invalid file keeps the last good rules running: every
 error is logged and ``klaxon_config_reloads_total{result="failure"}`` counts it. A hostile
 one (an alias bomb, a huge or deeply nested file) is refused within the YAML bounds of
@@ -40,15 +43,20 @@ class Reloader:
         default_topic: str,
         apply: Callable[[KlaxonConfig], object],
         poll_seconds: float = 2.0,
+        watched: tuple[Path, ...] = (),
     ) -> None:
         self.path = path
+        self.watched = watched
         self.default_topic = default_topic
         self.apply = apply
         self.poll_seconds = poll_seconds
         self.requested = threading.Event()
-        self._seen = _fingerprint(path)
+        self._seen = self._fingerprints()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _fingerprints(self) -> tuple[str | None, ...]:
+        return tuple(_fingerprint(path) for path in (self.path, *self.watched))
 
     def request(self) -> None:
         """Ask for a reload at the next batch boundary (SIGHUP lands here)."""
@@ -60,7 +68,7 @@ class Reloader:
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_seconds):
-            if _fingerprint(self.path) != self._seen:
+            if self._fingerprints() != self._seen:
                 self.requested.set()
 
     def stop(self) -> None:
@@ -71,8 +79,12 @@ class Reloader:
         if not self.requested.is_set():
             return None
         self.requested.clear()
-        self._seen = _fingerprint(self.path)
+        self._seen = self._fingerprints()
         config, problems = check_config(self.path, default_topic=self.default_topic)
+        if config is not None and config.watched_files != self.watched:
+            # Lists added or dropped by the new file: watch what it reads now.
+            self.watched = config.watched_files
+            self._seen = self._fingerprints()
         errors = [p for p in problems if not p.warning]
         if config is None or errors:
             for problem in errors:

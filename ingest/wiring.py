@@ -14,6 +14,7 @@ from alerts.lifecycle import Lifecycle
 from alerts.stage import StatefulStage
 from alerts.store import AlertStore
 from contract.celery_app import make_app
+from contract.channels import CHANNELS
 from contract.errors import BridgeError
 from contract.fast_publisher import PipelinedPublisher, UnsupportedConfiguration
 from contract.publisher import CeleryPublisher, Publisher
@@ -111,7 +112,19 @@ def build_pipeline(config: KlaxonConfig, settings: Settings, client: redis.Redis
     engine = RuleEngine(config.rules)
     decoders = build_decoders(config, settings, set(engine.topics))
     stateful = StatefulStage(engine.stateful, Lifecycle(client))
-    return Pipeline(engine, decoders, Cooldowns(client), stateful)
+    return Pipeline(
+        engine, decoders, Cooldowns(client), stateful, recipients=channel_recipients(config)
+    )
+
+
+def channel_recipients(config: KlaxonConfig) -> dict[str, tuple[str, ...]]:
+    """The configured recipients of every enabled channel that has them (email, SMS)."""
+    result: dict[str, tuple[str, ...]] = {}
+    for name, channel in config.channels.items():
+        spec = CHANNELS.get(name)
+        if channel.enabled and spec is not None and spec.recipients is not None:
+            result[name] = tuple(spec.recipients(channel.settings))
+    return result
 
 
 def settle_heap() -> None:
@@ -128,8 +141,11 @@ def settle_heap() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def reloader_for(bridge: Bridge, settings: Settings) -> Reloader:
-    """Reload rules into ``bridge`` on request; Redis state (cooldowns, lifecycle) stays."""
+def reloader_for(bridge: Bridge, settings: Settings, watched: tuple[Path, ...] = ()) -> Reloader:
+    """Reload rules into ``bridge`` on request; Redis state (cooldowns, lifecycle) stays.
+
+    ``watched``: the hotlist files the loaded config reads, polled with the rules file.
+    """
     client = bridge.pipeline.cooldowns.client
 
     def apply(config: KlaxonConfig) -> None:
@@ -138,7 +154,7 @@ def reloader_for(bridge: Bridge, settings: Settings) -> Reloader:
         bridge.replace_pipeline(build_pipeline(config, settings, client))
         settle_heap()
 
-    return Reloader(settings.rules_config_path, settings.kafka_topic, apply)
+    return Reloader(settings.rules_config_path, settings.kafka_topic, apply, watched=watched)
 
 
 def build_publisher(settings: Settings, client: redis.Redis) -> Publisher:

@@ -133,7 +133,7 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
                 err=True,
             )
             sys.exit(2)
-    reloader = reloader_for(worker, settings)
+    reloader = reloader_for(worker, settings, config.watched_files)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request())
     reloader.start_watching()
     try:
@@ -213,9 +213,11 @@ from klaxon.dead_cli import dead  # noqa: E402
 from klaxon.devstack.command import dev  # noqa: E402
 from klaxon.produce_cli import produce  # noqa: E402
 from klaxon.status_cli import status  # noqa: E402
+from klaxon.watchlist_cli import watchlist  # noqa: E402
 
 main.add_command(alerts)
 main.add_command(dead)
 main.add_command(dev)
 main.add_command(produce)
 main.add_command(status)
+main.add_command(watchlist)

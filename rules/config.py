@@ -36,6 +36,8 @@ from rules.envsubst import Substitution, Unset, substitute_tree
 from rules.loader import ChannelDirectory, load_rules
 from rules.operators import show, unknown_choice
 from rules.stateful import AnyRule
+from rules.watchlists.section import SECTION as WATCHLISTS
+from rules.watchlists.section import Watchlist, load_watchlists
 
 DEFAULT_TOPIC = "alpr.plates.detected"
 # The field of problems that concern the whole file rather than one key in it.
@@ -85,6 +87,13 @@ class KlaxonConfig:
     sources: dict[str, SourceConfig]
     # Warnings found while loading, for the caller to log.
     warnings: tuple[ConfigProblem, ...] = ()
+    # The ``watchlists:`` section: name -> hotlist (rules.watchlists).
+    watchlists: Mapping[str, Watchlist] = field(default_factory=dict)
+
+    @property
+    def watched_files(self) -> tuple[Path, ...]:
+        """The files a reload must notice besides this one: the hotlist CSVs."""
+        return tuple(w.file for w in self.watchlists.values() if w.file is not None)
 
     def source(self, topic: str) -> SourceConfig:
         """The decoding settings of ``topic`` (``auto`` when it has none)."""
@@ -128,13 +137,14 @@ def check_config(
     top = MappingReader(data, "", sink)
     channels = _load_channels(top.mapping("notifications"), sink, found.unset)
     sources = _load_sources(top.mapping("sources"), sink, path.parent)
+    watchlists = load_watchlists(top.mapping(WATCHLISTS), sink, path.parent)
     rules: tuple[AnyRule, ...] = ()
     if top.has("rules"):
         directory = ChannelDirectory(
             known={name: spec.has_recipients for name, spec in CHANNELS.items()},
             configured={name: channel.enabled for name, channel in channels.items()},
         )
-        rules = load_rules(top.raw("rules"), sink, directory, default_topic)
+        rules = load_rules(top.raw("rules"), sink, directory, default_topic, watchlists)
     else:
         top.error("rules", "is required")
     top.finish()
@@ -151,6 +161,7 @@ def check_config(
         channels=channels,
         sources=sources,
         warnings=tuple(sink.warnings),
+        watchlists=watchlists,
     )
     return config, sink.problems
 

@@ -57,6 +57,9 @@ from rules.stateful import (
     parse_duration,
 )
 from rules.templates import Template, TemplateError, compile_template
+from rules.watchlists.operator import OPERATOR as IN_WATCHLIST
+from rules.watchlists.operator import compile_in_watchlist
+from rules.watchlists.section import Watchlist
 
 # Rule ids end up in Redis keys, task ids and metric labels: keep them plain.
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
@@ -92,6 +95,7 @@ def load_rules(
     sink: ProblemSink,
     channels: ChannelDirectory,
     default_topic: str,
+    watchlists: Mapping[str, Watchlist] | None = None,
 ) -> tuple[AnyRule, ...]:
     """Compile the ``rules:`` list; problems go to ``sink``.
 
@@ -107,7 +111,13 @@ def load_rules(
     rules: list[AnyRule] = []
     for index, item in enumerate(items):
         rule = _RuleLoader(
-            item, index, sink=sink, channels=channels, default_topic=default_topic, seen=seen
+            item,
+            index,
+            sink=sink,
+            channels=channels,
+            default_topic=default_topic,
+            seen=seen,
+            watchlists=watchlists if watchlists is not None else {},
         ).load()
         if rule is not None:
             rules.append(rule)
@@ -150,7 +160,9 @@ class _RuleLoader:
         channels: ChannelDirectory,
         default_topic: str,
         seen: dict[str, int],
+        watchlists: Mapping[str, Watchlist],
     ) -> None:
+        self.watchlists = watchlists
         self.data = data
         self.index = index
         self.where = f"rules[{index}]"
@@ -551,7 +563,10 @@ class _RuleLoader:
             value = cond.raw("value") if cond.has("value") else NO_VALUE
             if field and operator:
                 try:
-                    compiled.append(compile_condition(field, operator, value))
+                    if operator == IN_WATCHLIST:
+                        compiled.append(compile_in_watchlist(field, value, self.watchlists))
+                    else:
+                        compiled.append(compile_condition(field, operator, value))
                 except ConditionError as exc:
                     for key, message in exc.problems:
                         cond.error(key, message)
