@@ -524,9 +524,13 @@ def test_worker_killed_mid_batch_delivers_every_notification_once_per_key(
         *(plate_event(plate, camera=f"cam-{n % 4}") for n, plate in enumerate(KILL_PLATES))
     )
 
+    def two_in_flight() -> set[str]:
+        keys = held.held_keys()
+        return keys if len(keys) == 2 else set()
+
     # Two rounds answered, then both worker processes wait on an unanswered send: kill now.
     in_flight = wait_until(
-        lambda: len(held.held_keys()) == 2 and held.held_keys(),
+        two_in_flight,
         timeout=DEADLINE,
         message=lambda: f"two sends in flight, got {len(sink.requests('/hook'))} answered",
     )
