@@ -172,7 +172,9 @@ def test_alerts_active_stats_and_cleanup_show_what_the_bridge_recorded(
     cli: Callable[..., Result],
 ) -> None:
     """Alerts from real readings: one firing, two resolved (one long ago); stats, cleanup."""
-    stack.bridge(threshold_config(write_config, sink, topic))
+    # Alert events to a topic of this test's own: the default one belongs to other tests.
+    config = threshold_config(write_config, sink, topic)
+    stack.bridge(config, KLAXON_ALERT_EVENTS_TOPIC=f"{topic}-alert-events")
     now = int(time.time())
 
     def ago(seconds: int) -> float:
