@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from celery import Celery
@@ -13,18 +12,14 @@ from contract.settings import Settings
 # A worker that dies (SIGKILL, OOM, power loss) leaves the messages it was running in
 # kombu's ``unacked`` hash; any live worker puts those older than the visibility timeout back
 # on their queue, when it starts consuming and then every RESTORE_INTERVAL_SECONDS. So a
-# crashed worker's notification is taken again at most VISIBILITY_TIMEOUT +
+# crashed worker's notification is taken again at most ``settings.visibility_timeout`` +
 # RESTORE_INTERVAL_SECONDS after it was taken (see docs/operations.md). Nothing waits in the
 # unacked hash: retries wait in the delayed set (tasks.delayed), so the timeout only has to
 # exceed the longest single send (channel timeouts are ~10 s).
-VISIBILITY_TIMEOUT = int(os.environ.get("KLAXON_VISIBILITY_TIMEOUT", "60"))
 RESTORE_INTERVAL_SECONDS = 5
 # kombu scans the unacked index under a Redis lock; if a worker dies holding it, the next
 # scan waits this long (kombu's default is 5 minutes).
 RESTORE_LOCK_SECONDS = 30
-
-# Seconds between no-data sweeps; ``klaxon beat --interval`` overrides it (the seed's flag).
-SWEEP_INTERVAL = float(os.environ.get("KLAXON_SWEEP_INTERVAL", "30"))
 
 
 def make_app(settings: Settings, include: Sequence[str] = ()) -> Celery:
@@ -41,7 +36,7 @@ def make_app(settings: Settings, include: Sequence[str] = ()) -> Celery:
         include=list(include),
     )
     transport = {
-        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "visibility_timeout": settings.visibility_timeout,
         "unacked_restore_interval": RESTORE_INTERVAL_SECONDS,
         # Scan on every tick (kombu's default scans every 10th: every 100 s).
         "unacked_restore_throttle": 1,
@@ -70,7 +65,7 @@ def make_app(settings: Settings, include: Sequence[str] = ()) -> Celery:
         worker_hijack_root_logger=False,
         enable_utc=True,
         task_routes={SWEEP_TASK: {"queue": SWEEP_QUEUE}},
-        beat_schedule=sweep_schedule(SWEEP_INTERVAL),
+        beat_schedule=sweep_schedule(settings.sweep_interval),
     )
     return app
 

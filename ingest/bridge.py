@@ -19,6 +19,7 @@ import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from alerts.events_topic import AlertEventTopic
+from alerts.outcome import record_alerts
 from alerts.store import AlertStore
 from contract import metrics
 from contract.errors import DEPENDENCY_ERRORS
@@ -68,6 +69,7 @@ class Bridge:
         redis_client: redis.Redis | None = None,
         channels: Sequence[str] = (),
         recorder: StatsRecorder | None = None,
+        fault: str = "",
     ) -> None:
         self.consumer = consumer
         self.pipeline = pipeline
@@ -82,6 +84,8 @@ class Bridge:
         self.redis_client = redis_client
         self.channels = channels
         self.recorder = recorder
+        # A named crash point for tests (Settings.fault, KLAXON_FAULT); empty in production.
+        self.fault = fault
         # Lag, queue depth and statistics are sampled, not computed per batch.
         self._sampling = Throttle(5.0)
         self.assigned: set[tuple[str, int]] = set()
@@ -173,7 +177,7 @@ class Bridge:
                 self.on_dry_run(notification)
             return True
         self.stats.enqueued += len(outcome.notifications)
-        crash_point("crash_before_commit")
+        crash_point("crash_before_commit", self.fault)
         self._commit(batch)
         return True
 
@@ -186,10 +190,7 @@ class Bridge:
             metrics.notifications_enqueued.labels(notification.channel).inc()
         for rule_id in outcome.triggered:
             metrics.alerts_triggered.labels(rule_id).inc()
-        if outcome.alert_events:
-            self.alert_store.save([event for event, _ in outcome.alert_events])
-            self.alert_topic.publish(outcome.alert_events)
-            self.alert_topic.flush()
+        record_alerts(self.alert_store, self.alert_topic, outcome.alert_events)
         for item in outcome.rejected:
             self.dead_letters.send(item.message, item.reason)
         if outcome.rejected:

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
-from alerts.stage import Change, Pending, StatefulStage
+from alerts.stateful_stage import Change, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
 from contract.errors import DEPENDENCY_ERRORS, DecodeError
@@ -69,7 +69,7 @@ class Match:
 
 def _decoded(change: Change) -> Decoded:
     # The stateful stage hands back the very Decoded objects the pipeline gave it; it knows
-    # them only as ``alerts.stage.Observed`` because it sits a floor below.
+    # them only as ``alerts.stateful_stage.Observed`` because it sits a floor below.
     return cast(Decoded, change.decoded)
 
 

@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 
 from alerts.events_topic import AlertEventTopic
 from alerts.lifecycle import Lifecycle
-from alerts.stage import StatefulStage
+from alerts.stateful_stage import StatefulStage
 from alerts.store import AlertStore
 from contract.celery_app import make_app
 from contract.channels import CHANNELS
@@ -192,6 +192,7 @@ def build_bridge(config: KlaxonConfig, settings: Settings, dry_run: bool = False
         redis_client=client,
         channels=sorted(name for name, channel in config.channels.items() if channel.enabled),
         recorder=StatsRecorder(client, "bridge"),
+        fault=settings.fault,
     )
     bridge.subscribe(sorted(pipeline.engine.topics))
     settle_heap()

@@ -6,11 +6,16 @@ from typing import ParamSpec, TypeVar
 import tasks.log_redaction  # noqa: F401 - connects secret redaction to Celery's logging
 from contract.celery_app import make_app
 from contract.settings import Settings
+from tasks.runtime import WorkerRuntime
 
 # The modules that define the workers' tasks, imported by the worker at start.
 WORKER_MODULES = ("tasks.notify", "tasks.sweep", "tasks.worker_metrics", "tasks.retry_pump")
 
-app = make_app(Settings.from_env(), include=WORKER_MODULES)
+# The environment is read here, once, when a worker (or beat) process imports its app;
+# everything else is handed these settings.
+SETTINGS = Settings.from_env()
+app = make_app(SETTINGS, include=WORKER_MODULES)
+runtime = WorkerRuntime(SETTINGS)
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -20,14 +20,13 @@ from celery.signals import worker_init
 
 from contract.notification import Notification
 from contract.queues import queue_for
-from tasks.app_instance import app
+from tasks.app_instance import app, runtime
 from tasks.channels import CHANNELS, DeliveryError, TransientError
 from tasks.deadletters import DeadLetter, DeadLetterStore
 from tasks.delayed import DelayedSet
 from tasks.delayed_producer import DelayingProducer
 from tasks.ledger import RedisLedger
 from tasks.retry import Decision, Failure, GiveUp, RetryIn, WaitForLease, decide, remember
-from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +173,7 @@ def _load_channels_at_start(**_: Any) -> None:
 
 def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
     notification = Notification.from_dict(payload)
-    ledger = RedisLedger(runtime.redis, notification.id)
+    ledger = RedisLedger(runtime.redis, notification.id, runtime.settings.lease_seconds)
     if ledger.is_sent():
         log.info("%s %s was already sent; skipping the duplicate", task.name, notification.id)
         return Delivered.DUPLICATE

@@ -56,10 +56,10 @@ from celery import signals
 
 from contract.settings import Settings
 from contract.stats import count_worker
+from tasks.app_instance import runtime
 from tasks.channels.errors import DeliveryError
 from tasks.notify import Delivered
 from tasks.retry import GiveUp, RetryIn, decision_of
-from tasks.runtime import runtime
 
 if TYPE_CHECKING:  # names only: importing prometheus-client here is too early (see above)
     from prometheus_client import CollectorRegistry, Counter, Histogram

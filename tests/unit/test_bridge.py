@@ -16,7 +16,7 @@ from confluent_kafka import TopicPartition
 
 from alerts.events_topic import AlertEventTopic
 from alerts.lifecycle import Lifecycle
-from alerts.stage import StatefulStage
+from alerts.stateful_stage import StatefulStage
 from alerts.store import AlertStore
 from contract.celery_app import make_app
 from contract.fast_publisher import PipelinedPublisher

@@ -11,7 +11,7 @@ from typing import Any
 import redis
 
 from alerts.lifecycle import Lifecycle, Transition
-from alerts.stage import Change, StatefulStage, alert_id
+from alerts.stateful_stage import Change, StatefulStage, alert_id
 from contract.notification import Source
 from ingest.pipeline import Decoded
 from rules.engine import RuleEngine

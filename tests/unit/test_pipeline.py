@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from alerts.lifecycle import Lifecycle
-from alerts.stage import StatefulStage
+from alerts.stateful_stage import StatefulStage
 from contract.notification import Notification, Source, notification_id
 from ingest.cooldown import Cooldowns
 from ingest.decoding import Decoder

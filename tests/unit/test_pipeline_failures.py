@@ -11,7 +11,7 @@ import redis
 import yaml
 
 from alerts.lifecycle import Lifecycle
-from alerts.stage import StatefulStage
+from alerts.stateful_stage import StatefulStage
 from contract.notification import Source
 from ingest.cooldown import Cooldowns
 from ingest.decoding import Decoder

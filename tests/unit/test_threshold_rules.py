@@ -534,7 +534,7 @@ def test_threshold_template_values_and_default_message() -> None:
     event = reading(85.2)
     found = rule.observe(event)
     assert found is not None
-    # What the stateful stage adds for a transition (alerts.stage.Change.template_values).
+    # What the stateful stage adds for a transition (alerts.stateful_stage.Change.template_values).
     values = {**rule.template_values, "current_value": found.value, "device_id": found.key}
     assert rule.message_template.render(event, values) == (
         "Temp high: tank-1 temperature = 85.2 (> 82.0)"
