@@ -190,21 +190,36 @@ def beat(ctx: click.Context, interval: float) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Run without a login, on purpose (FLOWER_BASIC_AUTH unset or blank).",
+)
 @click.pass_context
-def flower(ctx: click.Context) -> None:
-    """Start Flower on the Celery app, with basic auth from FLOWER_BASIC_AUTH."""
+def flower(ctx: click.Context, no_auth: bool) -> None:
+    """Start Flower on the Celery app, with basic auth from FLOWER_BASIC_AUTH (required)."""
     import os
 
+    from klaxon.flower_auth import BASIC_AUTH_ENV, FlowerAuthError, flower_auth
+
+    try:
+        auth = flower_auth(os.environ, ctx.args, no_auth=no_auth)
+    except FlowerAuthError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    # Flower reads FLOWER_BASIC_AUTH itself (a blank one as the credential ''), after this.
+    if auth.basic_auth is None:
+        os.environ.pop(BASIC_AUTH_ENV, None)
+    else:
+        os.environ[BASIC_AUTH_ENV] = auth.basic_auth
+    if no_auth:
+        click.echo("warning: Flower runs without a login (--no-auth)", err=True)
     from tasks import app
 
     # Before Flower's own set-up, which then keeps this redacting handler (tornado adds
     # one of its own only when root has none).
     logs.setup()
-    argv = ["flower"]
-    auth = os.environ.get("FLOWER_BASIC_AUTH")
-    if auth:
-        argv.append(f"--basic-auth={auth}")
-    app.start([*argv, *ctx.args])
+    app.start(["flower", *ctx.args])
 
 
 # Subcommand groups live in their own modules.
