@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import redis
-import yaml
 
 from alerts.lifecycle import Lifecycle
 from alerts.stateful_stage import StatefulStage
@@ -18,6 +17,7 @@ from ingest.decoding import Decoder
 from ingest.pipeline import Decoded, Failures, Pipeline
 from rules.config import load_config
 from rules.engine import RuleEngine
+from tests.support import yamlfile
 
 NOW = 1_750_000_000.0
 TOPIC = "plates"
@@ -72,7 +72,7 @@ class Hostile:
 def pipeline(tmp_path: Path, client: redis.Redis, rules: list[dict[str, Any]]) -> Pipeline:
     path = tmp_path / "rules.yaml"
     notifications = {"webhook": {"url": "http://127.0.0.1:9/hook"}}
-    path.write_text(yaml.safe_dump({"notifications": notifications, "rules": rules}))
+    path.write_text(yamlfile.dump({"notifications": notifications, "rules": rules}))
     engine = RuleEngine(load_config(path, env={}).rules)
     decoders = {topic: Decoder(topic, "json") for topic in engine.topics}
     clock = lambda: NOW  # noqa: E731 - a fixed clock
