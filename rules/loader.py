@@ -22,6 +22,7 @@ from typing import cast
 
 from contract.mapping import MappingReader
 from contract.problems import ProblemSink
+from rules.group_config import load_group, load_storm
 from rules.model import (
     DEFAULT_DEDUP_KEY,
     DEFAULT_SUBJECT,
@@ -239,6 +240,8 @@ class _RuleLoader:
         message = self._template(reader, "message_template", None)
         subject = self._template(reader, "subject_template", DEFAULT_SUBJECT)
         rate_limit = self._rate_limit(reader)
+        group = load_group(reader, self.sink)
+        storm = load_storm(reader, self.sink, group)
         if message is None or subject is None:
             return None
         return Rule(
@@ -252,6 +255,8 @@ class _RuleLoader:
             message_template=message,
             subject_template=subject,
             rate_limit=rate_limit,
+            group=group,
+            storm=storm,
             index=common.index,
         )
 
