@@ -221,3 +221,30 @@ def test_a_group_template_without_group_or_storm_is_an_error() -> None:
     load_rules([rule], sink, ALL_CHANNELS, TOPIC)
     (error,) = sink.errors
     assert error.field == "rules[0].group_template"
+
+
+class PublishThenCrash(RecordingPublisher):
+    """Stores the tasks, then fails as a bridge killed before it recorded the window done."""
+
+    def publish(self, notifications: Sequence[Notification]) -> None:
+        super().publish(notifications)
+        raise redis.ConnectionError("killed after publishing")
+
+
+def test_a_window_published_again_after_a_crash_keeps_its_task_ids(
+    redis_client: redis.Redis,
+) -> None:
+    """The second publish of a window enqueues the very same ids, which the ledger sends once."""
+    clock = Clock()
+    pipeline = build(redis_client, clock, STOLEN)
+    pipeline.process(hits(6, cameras=1))
+    clock.now += 10
+    crashed = PublishThenCrash()
+    assert pipeline.grouping is not None
+    with pytest.raises(redis.ConnectionError):
+        GroupFlusher(GroupStore(redis_client), crashed, clock).flush(pipeline.grouping.rules)
+    clock.now += 1
+    again = flush(pipeline, redis_client, clock)
+    assert [n.id for n in again] == [n.id for n in crashed.published]
+    assert [count_in(n) for n in again] == [6, 6, 6]
+    assert flush(pipeline, redis_client, clock) == []
