@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from alerts.grouping import GroupStore, StormMeter
 from alerts.lifecycle import Lifecycle
@@ -180,6 +181,8 @@ def test_storm_mode_groups_by_the_rule_past_the_threshold_and_switches_back(
     del rule["group"], rule["group_template"]
     clock = Clock(now=1_700_000_040.0)  # a minute boundary: the storm windows are fixed
     pipeline = build(redis_client, clock, rule)
+    before = {state: switches(state) for state in ("on", "off")}
+    flushed = REGISTRY.get_sample_value("klaxon_groups_flushed_total", {"rule_id": "stolen"}) or 0
     with caplog.at_level("WARNING", logger="ingest.grouping_stage"):
         outcome = pipeline.process(hits(200))
         assert len(outcome.notifications) == 50
@@ -191,6 +194,14 @@ def test_storm_mode_groups_by_the_rule_past_the_threshold_and_switches_back(
         later = pipeline.process(hits(2, first_offset=1000))
         assert len(later.notifications) == 2
         assert "storm mode off for rule stolen" in caplog.text
+    assert {state: switches(state) - before[state] for state in before} == {"on": 1, "off": 1}
+    after = REGISTRY.get_sample_value("klaxon_groups_flushed_total", {"rule_id": "stolen"})
+    assert after == flushed + 1
+
+
+def switches(state: str) -> float:
+    labels = {"rule_id": "stolen", "state": state}
+    return REGISTRY.get_sample_value("klaxon_storm_switches_total", labels) or 0.0
 
 
 @pytest.mark.parametrize(
