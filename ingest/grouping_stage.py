@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from alerts.grouping import Addition, GroupId, GroupStore, Item, StormMeter
 from contract import metrics
-from rules.grouping import GroupSpec, group_key
+from rules.grouping import GroupSpec, group_key, one_line
 from rules.model import Rule
 
 if TYPE_CHECKING:  # the pipeline imports this module
@@ -63,7 +63,7 @@ class GroupingStage:
                 continue
             fields = spec.key_values(match.context)
             gid = GroupId(rule.id, mode, group_key(fields))
-            line = rule.message_template.render(match.context, rule.template_values)
+            line = one_line(rule.message_template.render(match.context, rule.template_values))
             if gid not in items:
                 items[gid] = []
                 source = asdict(match.decoded.source)

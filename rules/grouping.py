@@ -77,6 +77,11 @@ def nested(values: Mapping[str, str]) -> dict[str, object]:
     return root
 
 
+def one_line(text: str) -> str:
+    """A match's rendered message as one item line: its non-empty lines joined by " · "."""
+    return " · ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def items_text(lines: Sequence[str], count: int, shown: int) -> str:
     """The first ``shown`` lines, then "and N more" for the matches not listed."""
     listed = list(lines[:shown])

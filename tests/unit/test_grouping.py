@@ -173,6 +173,23 @@ def test_an_sms_group_fits_1600_characters_and_says_how_many_it_left_out() -> No
     assert email.endswith("and 280 more")
 
 
+def test_a_multi_line_message_template_makes_one_item_line_per_match(
+    redis_client: redis.Redis,
+) -> None:
+    """Each match is one line of {items}, however many lines its message template has."""
+    clock = Clock()
+    rule = {
+        **STOLEN,
+        "notify": ["webhook"],
+        "message_template": "{plate.normalized_text}\n  at {camera_id}\n",
+    }
+    pipeline = build(redis_client, clock, rule)
+    pipeline.process(hits(2, cameras=1))
+    clock.now += 10
+    (sent,) = flush(pipeline, redis_client, clock)
+    assert sent.message.splitlines()[1:] == ["S00000 · at cam-0", "S00001 · at cam-0"]
+
+
 def test_storm_mode_groups_by_the_rule_past_the_threshold_and_switches_back(
     redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
