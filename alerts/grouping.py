@@ -1,14 +1,15 @@
 """Open groups of a grouped rule in Redis: add matches, claim a window when it is due.
 
 A group (rule, mode, key) is a hash (window start, due time, count, group fields, the first
-match's source), a list of its first ``max_items`` item lines and a set of the match
-identities already counted (a replayed batch adds nothing). Every group waiting for its due
-time is in one sorted set. Claiming a due window moves it, in one Lua step, to a pending
-record keyed by its window start and opens the next window; the flusher publishes pending
-records and deletes them only once published. So a crash between claim and publish loses
-nothing (the next flush publishes it), and two flushers publishing the same record enqueue
-the same task ids, which the workers' ledger sends once (docs/design.md, invariant 2).
-Everything survives a restart of every process: it is all in Redis.
+match's source), a list of its first ``max_items`` item lines and the identities of the
+matches counted in this window and the one before (a replayed batch adds nothing). Every
+group waiting for its due time is in one sorted set. Claiming a due window moves it, in
+one Lua step, to a pending record keyed by its window start and opens the next window; the
+flusher publishes pending records and deletes them only once published. So a crash
+between claim and publish loses nothing (the next flush publishes it), and two flushers
+publishing the same record enqueue the same task ids, which the workers' ledger sends
+once (docs/design.md, invariant 2). Everything survives a restart of every process:
+it is all in Redis.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from contract.redis_replies import text, text_fields, texts
 PREFIX = "klaxon:group"
 DUE = f"{PREFIX}s:due"
 PENDING = f"{PREFIX}s:pending"
-# How long the identities of a group's matches are remembered: longer than any replay.
+# The longest a group's identities outlive its last match (a group left open by a crash).
 SEEN_TTL_SECONDS = 24 * 3600
 
 _ADD = """
-local group, items, seen, due = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local group, items, seen, due, previous = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, wait, max_items = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('EXISTS', group) == 0 then
   redis.call('HSET', group, 'start', ARGV[1], 'due', now + wait, 'count', 0,
@@ -38,7 +39,7 @@ end
 local added = 0
 local length = redis.call('LLEN', items)
 for i = 8, #ARGV, 2 do
-  if redis.call('SADD', seen, ARGV[i]) == 1 then
+  if redis.call('SISMEMBER', previous, ARGV[i]) == 0 and redis.call('SADD', seen, ARGV[i]) == 1 then
     added = added + 1
     if length < max_items then
       redis.call('RPUSH', items, ARGV[i + 1])
@@ -53,6 +54,7 @@ return added
 
 _CLAIM = """
 local group, items, due, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local seen, previous = KEYS[5], KEYS[6]
 local now, interval, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local at = redis.call('HGET', group, 'due')
 if not at then
@@ -66,7 +68,7 @@ end
 local count = tonumber(redis.call('HGET', group, 'count'))
 if count == 0 then
   -- a quiet interval closes the group: the next match waits ``wait`` again
-  redis.call('DEL', group, items)
+  redis.call('DEL', group, items, seen, previous)
   redis.call('ZREM', due, member)
   return false
 end
@@ -78,6 +80,13 @@ redis.call('HSET', record, 'member', member, 'start', start, 'count', count,
            'items', cjson.encode(redis.call('LRANGE', items, 0, -1)))
 redis.call('SADD', pending, record)
 redis.call('DEL', items)
+-- The window's identities stay known for one more window: a replay of the batch in hand
+-- at a crash comes within it. Older ones are dropped, so the set stays one window long.
+if redis.call('EXISTS', seen) == 1 then
+  redis.call('RENAME', seen, previous)
+else
+  redis.call('DEL', previous)
+end
 redis.call('HSET', group, 'start', ARGV[1], 'due', now + interval, 'count', 0)
 redis.call('ZADD', due, now + interval, member)
 return record
@@ -163,7 +172,11 @@ class GroupStore:
             ]
             for item in addition.items:
                 args += [item.identity, item.line]
-            self._add(keys=[key, f"{key}:items", f"{key}:seen", DUE], args=args, client=pipe)
+            self._add(
+                keys=[key, f"{key}:items", f"{key}:seen", DUE, f"{key}:seen-before"],
+                args=args,
+                client=pipe,
+            )
         return [int(str(n)) for n in pipe.execute()]
 
     def due(self, now: float) -> list[GroupId]:
@@ -175,7 +188,7 @@ class GroupStore:
         """Move the group's due window to a pending record; False if none was due."""
         key = group.redis_key
         record = self._claim(
-            keys=[key, f"{key}:items", DUE, PENDING],
+            keys=[key, f"{key}:items", DUE, PENDING, f"{key}:seen", f"{key}:seen-before"],
             args=[repr(now), repr(interval), group.member, f"{key}:window:"],
         )
         return bool(record)

@@ -91,8 +91,10 @@ class Bridge:
         # Lag, queue depth and statistics are sampled, not computed per batch.
         self._sampling = Throttle(5.0)
         self.assigned: set[tuple[str, int]] = set()
-        # Sends grouped rules' windows when due, between batches (ingest/group_flusher.py).
+        # Sends grouped rules' windows when due, between batches (ingest/group_flusher.py),
+        # at most every quarter second: two Redis reads each, not one per batch.
         self.flusher = flusher
+        self._flushing = Throttle(0.25)
 
     # Rebalance callbacks: a batch is always finished and committed before consume() is
     # called again, so there is never uncommitted work in hand when partitions move.
@@ -151,6 +153,8 @@ class Bridge:
         """Send the group windows that are due; a dependency down only delays them."""
         grouping = self.pipeline.grouping
         if self.flusher is None or grouping is None or self.dry_run:
+            return
+        if not self._flushing.ready():
             return
         try:
             self.flusher.flush(grouping.rules)

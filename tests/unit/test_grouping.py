@@ -136,6 +136,20 @@ def test_a_replayed_batch_adds_nothing_and_a_claimed_window_republishes_with_the
     assert flush(pipeline, redis_client, clock) == []
 
 
+def test_a_batch_replayed_after_its_window_was_sent_is_not_sent_again(
+    redis_client: redis.Redis,
+) -> None:
+    """A crash after the flush but before the commit replays matches already sent: not held."""
+    clock = Clock()
+    pipeline = build(redis_client, clock, STOLEN)
+    pipeline.process(hits(9))
+    clock.now += 10
+    assert len(flush(pipeline, redis_client, clock)) == 9  # 3 cameras x 3 channels
+    assert pipeline.process(hits(9)).notifications == []
+    clock.now += 60
+    assert flush(pipeline, redis_client, clock) == []
+
+
 def test_matches_during_the_interval_go_out_one_interval_later_and_a_quiet_group_closes(
     redis_client: redis.Redis,
 ) -> None:
