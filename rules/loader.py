@@ -79,6 +79,12 @@ _STATEFUL_KEYS = (
 )
 # Keys of threshold rules only.
 _THRESHOLD_KEYS = ("metric", "operator", "threshold", "resolve_threshold", "device_id")
+# Keys of stateless match rules only: a stateful rule already sends one message per alert.
+_GROUP_KEYS = ("group", "group_template", "storm")
+_GROUP_MISPLACED = (
+    "only applies to match rules without state_key: a stateful rule already notifies once "
+    "per alert, not per match"
+)
 
 
 @dataclass(frozen=True)
@@ -266,6 +272,7 @@ class _RuleLoader:
         self._misplaced(
             reader, _THRESHOLD_KEYS, "only applies to threshold rules (type: threshold)"
         )
+        self._misplaced(reader, _GROUP_KEYS, _GROUP_MISPLACED)
         if reader.has("rate_limit"):
             reader.error(
                 "rate_limit",
@@ -302,6 +309,7 @@ class _RuleLoader:
 
     def _threshold(self, reader: MappingReader, common: _Common) -> ThresholdRule | None:
         """``type: threshold``: a metric of device readings against a threshold."""
+        self._misplaced(reader, _GROUP_KEYS, _GROUP_MISPLACED)
         devices = self._devices(reader)
         metric = reader.required("metric", str, "")
         if reader.has("metric") and isinstance(reader.raw("metric"), str) and not metric:

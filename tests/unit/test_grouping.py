@@ -290,3 +290,22 @@ def test_a_window_published_again_after_a_crash_keeps_its_task_ids(
     assert [n.id for n in again] == [n.id for n in crashed.published]
     assert [count_in(n) for n in again] == [6, 6, 6]
     assert flush(pipeline, redis_client, clock) == []
+
+
+def test_a_group_on_a_stateful_rule_is_an_error_that_says_why() -> None:
+    """A threshold rule with group is refused: it notifies once per alert already."""
+    sink = ProblemSink("rules.yaml")
+    rule = {
+        "id": "hot",
+        "type": "threshold",
+        "metric": "temperature",
+        "operator": ">",
+        "threshold": 27.5,
+        "notify": ["webhook"],
+        "message_template": "{device_id} hot",
+        "group": {"by": ["device_id"]},
+    }
+    load_rules([rule], sink, ALL_CHANNELS, TOPIC)
+    (error,) = sink.errors
+    assert error.field == "rules[0].group"
+    assert "stateful rule already notifies once per alert" in error.message
