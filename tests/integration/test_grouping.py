@@ -11,9 +11,10 @@ import pytest
 import redis
 
 from alerts.grouping import DUE, PENDING, GroupId
+from contract import encoding
 from tests.conftest import Stack
 from tests.support.http_sink import HttpSink
-from tests.support.kafka import PlateProducer, plate_event
+from tests.support.kafka import PLATE_SCHEMA, PlateProducer, plate_event
 from tests.support.schema_registry import SchemaRegistryDouble
 from tests.support.slack_server import SlackServer
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioServer
@@ -79,6 +80,17 @@ def burst(count: int, cameras: int) -> list[dict[str, Any]]:
     return [plate_event(f"STL{n:04d}", camera=f"cam-{n % cameras}") for n in range(count)]
 
 
+def send_burst(
+    kafka: str, registry: SchemaRegistryDouble, topic: str, count: int, cameras: int
+) -> None:
+    """Produce the burst in one flush, so it reaches the bridge within a fraction of ``wait``."""
+    plates = PlateProducer(kafka, registry.url, topic)
+    for event in burst(count, cameras):
+        value = encoding.registry_framed(event, PLATE_SCHEMA, plates.schema_id)
+        plates.producer.produce(topic, value=value, key=event["camera_id"].encode())
+    assert plates.producer.flush(30) == 0
+
+
 def counts_of(texts: list[str]) -> dict[str, int]:
     found = {}
     for text in texts:
@@ -111,7 +123,7 @@ def test_300_matches_over_3_cameras_make_3_messages_per_channel_counting_300(
     )
     stack.worker(config, queues="notify.webhook,notify.slack,notify.sms")
     stack.bridge(config)
-    PlateProducer(kafka, registry.url, topic).send(*burst(300, cameras=3))
+    send_burst(kafka, registry, topic, 300, cameras=3)
 
     hooks = sink.wait_for(3, "/hook", timeout=60)
     wait_until(lambda: len(slack.posts()) >= 3 and len(twilio.messages) >= 3, timeout=30)
@@ -154,7 +166,7 @@ def test_a_group_open_when_bridge_and_worker_are_killed_is_sent_once_after_resta
     )
     worker = stack.worker(config)
     bridge = stack.bridge(config)
-    PlateProducer(kafka, registry.url, topic).send(*burst(40, cameras=1))
+    send_burst(kafka, registry, topic, 40, cameras=1)
     group = GroupId("stolen_pattern", "group", "camera_id=cam-0").redis_key
     wait_until(lambda: redis_client.hget(group, "count") == b"40", timeout=30)
     bridge.kill()
@@ -195,7 +207,7 @@ def test_a_storm_of_200_matches_switches_the_rule_to_grouping_and_says_so(
     )
     stack.worker(config)
     bridge = stack.bridge(config)
-    PlateProducer(kafka, registry.url, topic).send(*burst(200, cameras=4))
+    send_burst(kafka, registry, topic, 200, cameras=4)
 
     bridge.wait_for_log("storm mode on for rule stolen_pattern", timeout=60)
 
