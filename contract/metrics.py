@@ -74,3 +74,16 @@ unacked_tasks = Gauge(
 )
 dead_letters = Gauge("klaxon_dead_letters", "Dead letters kept in Redis", ["channel"])
 active_alerts = Gauge("klaxon_active_alerts", "Alerts in the triggered state", ["rule_id"])
+
+# Grouping and storm mode (ingest/grouping_stage.py, ingest/group_flusher.py).
+grouped_items = Counter(
+    "klaxon_grouped_items_total", "Matches held in a group instead of sent alone", ["rule_id"]
+)
+groups_flushed = Counter(
+    "klaxon_groups_flushed_total", "Group windows sent as one message per channel", ["rule_id"]
+)
+storm_switches = Counter(
+    "klaxon_storm_switches_total",
+    "Rules switched into (on) or out of (off) storm mode",
+    ["rule_id", "state"],
+)

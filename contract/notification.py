@@ -50,6 +50,16 @@ def notification_id(
     return str(uuid.uuid5(_NAMESPACE, name))
 
 
+def group_notification_id(rule_id: str, group_key: str, window_start: str, channel: str) -> str:
+    """The task id of one grouped message: the same for every flush of the same window.
+
+    A window claimed twice (two flushers, or a flush replayed after a crash) is enqueued
+    under the same id, so the worker's sent-marker sends it once.
+    """
+    name = f"group\x00{rule_id}\x00{group_key}\x00{window_start}\x00{channel}"
+    return str(uuid.uuid5(_NAMESPACE, name))
+
+
 @dataclass(frozen=True)
 class Source:
     """Where the event came from: the Kafka coordinates that identify it."""

@@ -31,6 +31,7 @@ from contract.errors import DEPENDENCY_ERRORS, DecodeError
 from contract.notification import Notification, Source, TransitionKind
 from ingest.cooldown import CooldownRequest, Cooldowns
 from ingest.decoding import Decoder
+from ingest.grouping_stage import GroupingStage
 from ingest.messages import KafkaMessage, where
 from rules.compose import compose
 from rules.engine import RuleEngine
@@ -128,6 +129,7 @@ class Pipeline:
         stateful: StatefulStage,
         clock: Callable[[], float] = time.time,
         recipients: Mapping[str, Sequence[str]] | None = None,
+        grouping: GroupingStage | None = None,
     ) -> None:
         # The configured recipients of each enabled email/SMS channel: a hotlist entry's
         # notify column adds to them for its own notification.
@@ -137,6 +139,8 @@ class Pipeline:
         self.cooldowns = cooldowns
         self.stateful = stateful
         self.clock = clock
+        # Holds the matches of grouped rules in Redis (None: no rule groups).
+        self.grouping = grouping
 
     def process(self, batch: Sequence[KafkaMessage], dry_run: bool = False) -> Outcome:
         """Decode, evaluate, and (unless dry-run) apply cooldowns and lifecycle state.
@@ -168,7 +172,8 @@ class Pipeline:
         admitted = self.admit([m for m in matches if m.decoded not in failures], requests)
         changes = self.stateful.apply([p for p in pending if p[0] not in failures], now)
         matched_at = self._now()
-        built = self.notifications(admitted, failures, matched_at)
+        alone = self.group([m for m in admitted if m.decoded not in failures])
+        built = self.notifications(alone, failures, matched_at)
         built += self.stateful_notifications(changes, failures, matched_at)
         outcome = Outcome(events=len(decoded))
         outcome.alert_events = self.alert_events(changes, failures)
@@ -274,6 +279,13 @@ class Pipeline:
                     "rule %s rate-limited for %s", match.rule.id, where(match.decoded.message)
                 )
         return admitted
+
+    def group(self, matches: Sequence[Match]) -> list[Match]:
+        """The matches sent one by one; the rest are held in their groups (Redis)."""
+        if self.grouping is None:
+            return list(matches)
+        alone, _held = self.grouping.hold(matches)
+        return alone
 
     def notifications(
         self, matches: Sequence[Match], failures: Failures, matched_at: str

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from pathlib import Path
 
 import redis
 from confluent_kafka import Consumer, KafkaException, Producer
 
 from alerts.events_topic import AlertEventTopic
+from alerts.grouping import GroupStore, StormMeter
 from alerts.lifecycle import Lifecycle
 from alerts.stateful_stage import StatefulStage
 from alerts.store import AlertStore
@@ -26,11 +28,14 @@ from ingest.bridge import Bridge
 from ingest.cooldown import Cooldowns
 from ingest.decoding import Decoder, load_schema
 from ingest.dlq import DeadLetterTopic
+from ingest.group_flusher import GroupFlusher
+from ingest.grouping_stage import GroupingStage
 from ingest.limits import EventLimits
 from ingest.pipeline import Pipeline
 from ingest.reload import Reloader
 from rules.config import KlaxonConfig
 from rules.engine import RuleEngine
+from rules.model import Rule
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +118,25 @@ def build_pipeline(config: KlaxonConfig, settings: Settings, client: redis.Redis
     decoders = build_decoders(config, settings, set(engine.topics))
     stateful = StatefulStage(engine.stateful, Lifecycle(client))
     return Pipeline(
-        engine, decoders, Cooldowns(client), stateful, recipients=channel_recipients(config)
+        engine,
+        decoders,
+        Cooldowns(client),
+        stateful,
+        recipients=channel_recipients(config),
+        grouping=grouping_stage(config, client),
     )
+
+
+def grouping_stage(config: KlaxonConfig, client: redis.Redis) -> GroupingStage | None:
+    """The grouping stage when a rule groups or watches for storms, else None."""
+    rules = {
+        rule.id: rule
+        for rule in config.rules
+        if isinstance(rule, Rule) and (rule.group is not None or rule.storm is not None)
+    }
+    if not rules:
+        return None
+    return GroupingStage(GroupStore(client), StormMeter(client), rules, time.time)
 
 
 def channel_recipients(config: KlaxonConfig) -> dict[str, tuple[str, ...]]:
@@ -193,6 +215,7 @@ def build_bridge(config: KlaxonConfig, settings: Settings, dry_run: bool = False
         channels=sorted(name for name, channel in config.channels.items() if channel.enabled),
         recorder=StatsRecorder(client, "bridge"),
         fault=settings.fault,
+        flusher=GroupFlusher(GroupStore(client), publisher),
     )
     bridge.subscribe(sorted(pipeline.engine.topics))
     settle_heap()

@@ -22,6 +22,7 @@ from typing import cast
 
 from contract.mapping import MappingReader
 from contract.problems import ProblemSink
+from rules.group_config import load_group, load_storm
 from rules.model import (
     DEFAULT_DEDUP_KEY,
     DEFAULT_SUBJECT,
@@ -78,6 +79,12 @@ _STATEFUL_KEYS = (
 )
 # Keys of threshold rules only.
 _THRESHOLD_KEYS = ("metric", "operator", "threshold", "resolve_threshold", "device_id")
+# Keys of stateless match rules only: a stateful rule already sends one message per alert.
+_GROUP_KEYS = ("group", "group_template", "storm")
+_GROUP_MISPLACED = (
+    "only applies to match rules without state_key: a stateful rule already notifies once "
+    "per alert, not per match"
+)
 
 
 @dataclass(frozen=True)
@@ -239,6 +246,8 @@ class _RuleLoader:
         message = self._template(reader, "message_template", None)
         subject = self._template(reader, "subject_template", DEFAULT_SUBJECT)
         rate_limit = self._rate_limit(reader)
+        group = load_group(reader, self.sink)
+        storm = load_storm(reader, self.sink, group)
         if message is None or subject is None:
             return None
         return Rule(
@@ -252,6 +261,8 @@ class _RuleLoader:
             message_template=message,
             subject_template=subject,
             rate_limit=rate_limit,
+            group=group,
+            storm=storm,
             index=common.index,
         )
 
@@ -261,6 +272,7 @@ class _RuleLoader:
         self._misplaced(
             reader, _THRESHOLD_KEYS, "only applies to threshold rules (type: threshold)"
         )
+        self._misplaced(reader, _GROUP_KEYS, _GROUP_MISPLACED)
         if reader.has("rate_limit"):
             reader.error(
                 "rate_limit",
@@ -297,6 +309,7 @@ class _RuleLoader:
 
     def _threshold(self, reader: MappingReader, common: _Common) -> ThresholdRule | None:
         """``type: threshold``: a metric of device readings against a threshold."""
+        self._misplaced(reader, _GROUP_KEYS, _GROUP_MISPLACED)
         devices = self._devices(reader)
         metric = reader.required("metric", str, "")
         if reader.has("metric") and isinstance(reader.raw("metric"), str) and not metric:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rules.grouping import GroupSpec, StormSpec
 from rules.operators import Condition, Predicate
 from rules.paths import MISSING, Getter
 from rules.templates import Template, format_value
@@ -75,6 +76,9 @@ class Rule(BaseRule):
 
     conditions: tuple[Condition, ...]
     rate_limit: RateLimit | None = None
+    # One message per group and window instead of one per match (rules/grouping.py).
+    group: GroupSpec | None = None
+    storm: StormSpec | None = None
     # All conditions in one predicate, built from ``conditions``: the engine's hot path.
     matches: Predicate = field(init=False, repr=False, compare=False)
 

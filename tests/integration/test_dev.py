@@ -22,6 +22,7 @@ import fastavro
 import pytest
 from click.testing import CliRunner
 
+from klaxon.devstack.demo import STOLEN_BURST
 from klaxon.devstack.devconfig import write_dev_config
 from klaxon.devstack.inbox import Inbox, InboxServers
 from klaxon.devstack.ports import free_port
@@ -34,6 +35,7 @@ from tests.support.ledger import MemoryLedger, sample_notification
 from tests.support.processes import ROOT
 from tests.support.wait import wait_until
 
+GROUPED = re.compile(r"(\d+) possible stolen vehicle\(s\) \(partial plate 7GX\) at (\S+):")
 DEMO_SECONDS = 16  # the display tank overheats and recovers within the first 15 s
 
 
@@ -149,6 +151,19 @@ def test_dev_demo_delivers_every_channel_and_a_resolve(start_dev: Any) -> None:
     with urllib.request.urlopen(inbox_url, timeout=5) as response:
         page = response.read().decode()
     assert "Klaxon dev inbox" in page and received[0]["channel"] in page
+
+    # The demo's burst of stolen-pattern plates: one grouped Slack message per camera.
+    def grouped() -> list[tuple[int, str]]:
+        found = []
+        for item in get_json(f"{inbox_url}api/inbox"):
+            hit = GROUPED.match(item["message"]) if item["channel"] == "slack" else None
+            if hit:
+                found.append((int(hit.group(1)), hit.group(2)))
+        return found if sum(n for n, _ in found) >= STOLEN_BURST else []
+
+    groups = wait_until(grouped, 60, 0.5, "grouped stolen-pattern Slack messages")
+    cameras = [camera for _, camera in groups]
+    assert len(cameras) == len(set(cameras)) > 1, groups
 
     code = run.process.wait(90)
     assert code == 0, run.output
