@@ -9,27 +9,28 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import fastavro
 from confluent_kafka import KafkaException, Producer
 
 from alerts.store import AlertEvent
 from contract import encoding
+from contract.encoding import ParsedSchema
+from contract.notification import TransitionKind
 from contract.schema_registry import SchemaRegistry
 
 DEFAULT_TOPIC = "klaxon.alert-events"
 
 
-def load_alert_schema(schemas_dir: Path) -> tuple[dict[str, Any], Any]:
-    raw = json.loads((schemas_dir / "alert_event.avsc").read_text())
+def load_alert_schema(schemas_dir: Path) -> tuple[dict[str, object], ParsedSchema]:
+    raw: dict[str, object] = json.loads((schemas_dir / "alert_event.avsc").read_text())
     return raw, fastavro.parse_schema(raw)
 
 
-def to_record(event: AlertEvent, transition: str) -> dict[str, Any]:
+def to_record(event: AlertEvent, transition: TransitionKind) -> dict[str, object]:
     return {
         "id": event.id,
-        "transition": transition,
+        "transition": transition.value,
         "rule_id": event.rule_id,
         "device_id": event.device_id,
         "triggered_at": int(event.triggered_at * 1000),
@@ -59,14 +60,14 @@ class AlertEventTopic:
         self._schema_id: int | None = None
         self._failed: list[str] = []
 
-    def _encode(self, record: dict[str, Any]) -> bytes:
+    def _encode(self, record: dict[str, object]) -> bytes:
         if self.registry is None:
             return encoding.avro(record, self.schema)
         if self._schema_id is None:
             self._schema_id = self.registry.register(f"{self.topic}-value", self.raw_schema)
         return encoding.registry_framed(record, self.schema, self._schema_id)
 
-    def publish(self, events: Sequence[tuple[AlertEvent, str]]) -> None:
+    def publish(self, events: Sequence[tuple[AlertEvent, TransitionKind]]) -> None:
         for event, transition in events:
 
             def delivered(err: object, _msg: object, alert_id: str = event.id) -> None:

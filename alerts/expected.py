@@ -15,6 +15,7 @@ import json
 import redis
 
 from alerts.lifecycle import STATE_TTL_SECONDS, Transition, state_key
+from contract.notification import TransitionKind
 
 _NEVER_SEEN = """
 local key = KEYS[1]
@@ -50,4 +51,6 @@ class ExpectedDevices:
         if not text:
             return None
         detail = json.loads(text)
-        return Transition("no_data", str(detail["alert_id"]), float(detail["triggered_at"]))
+        return Transition(
+            TransitionKind.NO_DATA, str(detail["alert_id"]), float(detail["triggered_at"])
+        )

@@ -10,21 +10,20 @@ reached, so a warning that went critical resolves on Slack and on SMS.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from alerts.humanize import duration
 from alerts.levels import LevelLifecycle, LevelObservation, LevelSpec, LevelTransition
 from alerts.store import AlertEvent
-from contract.notification import Notification
+from contract.notification import Notification, TransitionKind
 from rules.compose import compose
 from rules.range import Level, LevelReading, RangeRule
-from rules.templates import Template
 
 # Notified only with notify_on_resolve; the last two with the resolve template.
-RESOLVING = ("resolve", "deescalate", "no_data_resolve")
-RESOLVED = ("resolve", "no_data_resolve")
+RESOLVING = (TransitionKind.RESOLVE, TransitionKind.DEESCALATE, TransitionKind.NO_DATA_RESOLVE)
+RESOLVED = (TransitionKind.RESOLVE, TransitionKind.NO_DATA_RESOLVE)
 
 
 @dataclass(frozen=True)
@@ -54,11 +53,13 @@ class LevelChange:
             rule_id=rule.id,
             device_id=reading.key,
             triggered_at=transition.triggered_at,
-            current_value=transition.trigger_value if kind == "resolve" else reading.value,
+            current_value=transition.trigger_value
+            if kind == TransitionKind.RESOLVE
+            else reading.value,
             threshold_value=level.crossed(reading.value),
             operator=None,
             metric=rule.metric,
-            kind="no_data" if kind == "no_data_resolve" else "range",
+            kind="no_data" if kind == TransitionKind.NO_DATA_RESOLVE else "range",
             metadata={
                 "rule_name": rule.name,
                 "priority": rule.priority,
@@ -70,7 +71,7 @@ class LevelChange:
                 "offset": source.offset,
             },
         )
-        if kind in ("resolve", "no_data_resolve"):
+        if kind in RESOLVED:
             return event.resolved(self.at, reading.value)
         return event
 
@@ -89,7 +90,7 @@ class LevelChange:
             "limit": level.crossed(value),
             "limit_source": level.limit_source,
             "alert_id": transition.alert_id,
-            "transition": transition.kind,
+            "transition": transition.kind.value,
             "triggered_at": dt.datetime.fromtimestamp(transition.triggered_at, dt.UTC).isoformat(),
             "duration": duration(fired),
             "duration_seconds": round(fired, 3),
@@ -98,25 +99,12 @@ class LevelChange:
     def channels(self) -> tuple[str, ...]:
         """Who hears this transition (see the module docstring)."""
         t, levels = self.transition, self.reading.levels
-        if t.kind == "resolve":
+        if t.kind == TransitionKind.RESOLVE:
             reached = levels[: max(t.peak, t.previous, 1)]
             return tuple(dict.fromkeys(c for level in reached for c in level.channels))
-        if t.kind == "deescalate":
+        if t.kind == TransitionKind.DEESCALATE:
             return levels[t.previous - 1].channels
         return self.level.channels
-
-
-@dataclass(frozen=True)
-class _Notifying:
-    """A range rule as compose sees it for one transition: only that transition's channels."""
-
-    id: str
-    name: str
-    priority: str
-    channels: tuple[str, ...]
-    recipients: Mapping[str, tuple[str, ...]]
-    subject_template: Template
-    template_values: dict[str, object]
 
 
 class LevelStage:
@@ -171,15 +159,8 @@ class LevelStage:
                 continue
             template = rule.resolve_template if kind in RESOLVED else rule.message_template
             channels = change.channels()
-            view = _Notifying(
-                id=rule.id,
-                name=rule.name,
-                priority=rule.priority,
-                channels=channels,
-                recipients=rule.recipients,
-                subject_template=rule.subject_template,
-                template_values=rule.template_values,
-            )
+            # The rule as compose sees it for this transition: only its channels.
+            view = replace(rule, channels=channels)
             alert = change.alert_event()
             built.extend(
                 compose(

@@ -26,6 +26,7 @@ from typing import Any
 import redis
 
 from alerts.lifecycle import REPLAY_LOG_LENGTH, STATE_TTL_SECONDS, seen_key, state_key
+from contract.notification import TransitionKind
 
 _OBSERVE = """
 local key, log_key, log_order, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -162,7 +163,7 @@ class LevelTransition:
     ``level``, ``previous`` and ``peak`` are ranks (1 = the lowest level, 0 = ok).
     """
 
-    kind: str
+    kind: TransitionKind
     alert_id: str
     triggered_at: float
     trigger_value: float | None = None
@@ -231,7 +232,7 @@ def _transitions(result: list[Any]) -> list[LevelTransition]:
         trigger_value = detail.get("trigger_value")
         found.append(
             LevelTransition(
-                kind=kind,
+                kind=TransitionKind(kind),
                 alert_id=str(detail["alert_id"]),
                 triggered_at=float(detail["triggered_at"]),
                 trigger_value=float(trigger_value) if trigger_value not in (None, "") else None,
@@ -244,7 +245,9 @@ def _transitions(result: list[Any]) -> list[LevelTransition]:
         detail = json.loads(no_data)
         found.append(
             LevelTransition(
-                "no_data_resolve", str(detail["alert_id"]), float(detail["triggered_at"])
+                TransitionKind.NO_DATA_RESOLVE,
+                str(detail["alert_id"]),
+                float(detail["triggered_at"]),
             )
         )
     return found

@@ -13,10 +13,13 @@ notifications are enqueued again under the same ids and the sent-ledger sends th
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import redis
+
+from contract.notification import TransitionKind
+from contract.redis_replies import text_fields, texts
 
 STATE_PREFIX = "klaxon:state"
 # Transitions remembered per key for replays: a replay spans at most one uncommitted batch.
@@ -123,7 +126,8 @@ redis.call('HSET', key, 'no_data_alert', alert_id, 'no_data_since', seen)
 return cjson.encode({alert_id = alert_id, triggered_at = seen})
 """
 
-NOTIFYING = ("trigger", "resolve", "reminder")
+# What the observe script may answer that notifies: the lifecycle's own transitions.
+NOTIFYING = frozenset({TransitionKind.TRIGGER, TransitionKind.RESOLVE, TransitionKind.REMINDER})
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,7 @@ class Observation:
 
 @dataclass(frozen=True)
 class Transition:
-    kind: str  # trigger | resolve | reminder
+    kind: TransitionKind  # trigger | resolve | reminder, no_data | no_data_resolve
     alert_id: str
     triggered_at: float
     trigger_value: float | None = None
@@ -203,8 +207,7 @@ class Lifecycle:
 
     def stale(self, rule_id: str, cutoff: float) -> list[str]:
         """Keys of ``rule_id`` last seen before ``cutoff`` (wall clock)."""
-        found = self.client.zrangebyscore(seen_key(rule_id), "-inf", f"({cutoff}")
-        return [k.decode() for k in found]  # type: ignore[union-attr]
+        return texts(self.client.zrangebyscore(seen_key(rule_id), "-inf", f"({cutoff}"))
 
     def raise_no_data(
         self, rule_id: str, key: str, cutoff: float, alert_id: str
@@ -216,18 +219,19 @@ class Lifecycle:
         if not text:
             return None
         detail = json.loads(text)
-        return Transition("no_data", str(detail["alert_id"]), float(detail["triggered_at"]))
+        return Transition(
+            TransitionKind.NO_DATA, str(detail["alert_id"]), float(detail["triggered_at"])
+        )
 
     def state(self, rule_id: str, key: str) -> dict[str, str]:
-        raw: dict[bytes, bytes] = self.client.hgetall(state_key(rule_id, key))  # type: ignore[assignment]
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return text_fields(self.client.hgetall(state_key(rule_id, key)))
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _transitions(result: list[Any]) -> list[Transition]:
+def _transitions(result: Sequence[object]) -> list[Transition]:
     """The transitions one observation caused: a lifecycle one, and/or a no-data resolve."""
     kind, logged, no_data = _text(result[0]), _text(result[1]), _text(result[2])
     found: list[Transition] = []
@@ -240,7 +244,7 @@ def _transitions(result: list[Any]) -> list[Transition]:
         trigger_value = detail.get("trigger_value")
         found.append(
             Transition(
-                kind=kind,
+                kind=TransitionKind(kind),
                 alert_id=str(detail["alert_id"]),
                 triggered_at=float(detail["triggered_at"]),
                 trigger_value=float(trigger_value) if trigger_value not in (None, "") else None,
@@ -249,6 +253,10 @@ def _transitions(result: list[Any]) -> list[Transition]:
     if no_data:
         detail = json.loads(no_data)
         found.append(
-            Transition("no_data_resolve", str(detail["alert_id"]), float(detail["triggered_at"]))
+            Transition(
+                TransitionKind.NO_DATA_RESOLVE,
+                str(detail["alert_id"]),
+                float(detail["triggered_at"]),
+            )
         )
     return found

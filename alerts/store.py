@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
 
 import redis
+
+from contract.jsonsafe import JsonObject
+from contract.redis_replies import texts
 
 RECORDS_KEY = "klaxon:alerts:records"
 ACTIVE_KEY = "klaxon:alerts:active"
@@ -37,7 +39,7 @@ class AlertEvent:
     is_resolved: bool = False
     resolved_at: float | None = None
     resolution_value: float | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: JsonObject = field(default_factory=dict)
 
     @property
     def duration(self) -> float | None:
@@ -77,8 +79,7 @@ class AlertStore:
     def _cap(self) -> None:
         excess = int(self.client.zcard(HISTORY_KEY)) - self.history_limit
         if excess > 0:
-            oldest = self.client.zrange(HISTORY_KEY, 0, excess - 1)
-            self._delete([m.decode() for m in oldest])  # type: ignore[union-attr]
+            self._delete(texts(self.client.zrange(HISTORY_KEY, 0, excess - 1)))
 
     def _delete(self, ids: list[str]) -> int:
         if not ids:
@@ -101,7 +102,7 @@ class AlertStore:
         return [AlertEvent.from_json(r) for r in raws if r]
 
     def active(self) -> list[AlertEvent]:
-        ids = [i.decode() for i in self.client.hkeys(ACTIVE_KEY)]  # type: ignore[union-attr]
+        ids = texts(self.client.hkeys(ACTIVE_KEY))
         return sorted(self.get_many(ids), key=lambda e: e.triggered_at)
 
     def history(self, since: float | None = None) -> Iterator[AlertEvent]:
@@ -113,11 +114,11 @@ class AlertStore:
             ids = self.client.zrangebyscore(HISTORY_KEY, start, "+inf", start=offset, num=page)
             if not ids:
                 return
-            yield from self.get_many([i.decode() for i in ids])  # type: ignore[union-attr]
+            yield from self.get_many(texts(ids))
             offset += page
 
     def cleanup(self, older_than: float) -> int:
         """Delete resolved events triggered before ``older_than``; active ones stay."""
-        ids = [i.decode() for i in self.client.zrangebyscore(HISTORY_KEY, "-inf", older_than)]  # type: ignore[union-attr]
-        active = {i.decode() for i in self.client.hkeys(ACTIVE_KEY)}  # type: ignore[union-attr]
+        ids = texts(self.client.zrangebyscore(HISTORY_KEY, "-inf", older_than))
+        active = set(texts(self.client.hkeys(ACTIVE_KEY)))
         return self._delete([i for i in ids if i not in active])

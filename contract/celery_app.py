@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from celery import Celery
@@ -10,14 +9,17 @@ from celery import Celery
 from contract.queues import SWEEP_QUEUE, SWEEP_TASK, queue_for
 from contract.settings import Settings
 
-# kombu's Redis transport redelivers a message that a worker has held unacknowledged for
-# longer than this. Retries with a countdown are held that way, so the largest countdown
-# (contract.retry_policy.MAX_COUNTDOWN_SECONDS) stays well below it. A worker killed with SIGKILL
-# leaves its messages unacknowledged: they come back after this many seconds.
-VISIBILITY_TIMEOUT = int(os.environ.get("KLAXON_VISIBILITY_TIMEOUT", "3600"))
-
-# Seconds between no-data sweeps; ``klaxon beat --interval`` overrides it (the seed's flag).
-SWEEP_INTERVAL = float(os.environ.get("KLAXON_SWEEP_INTERVAL", "30"))
+# A worker that dies (SIGKILL, OOM, power loss) leaves the messages it was running in
+# kombu's ``unacked`` hash; any live worker puts those older than the visibility timeout back
+# on their queue, when it starts consuming and then every RESTORE_INTERVAL_SECONDS. So a
+# crashed worker's notification is taken again at most ``settings.visibility_timeout`` +
+# RESTORE_INTERVAL_SECONDS after it was taken (see docs/operations.md). Nothing waits in the
+# unacked hash: retries wait in the delayed set (tasks.delayed), so the timeout only has to
+# exceed the longest single send (channel timeouts are ~10 s).
+RESTORE_INTERVAL_SECONDS = 5
+# kombu scans the unacked index under a Redis lock; if a worker dies holding it, the next
+# scan waits this long (kombu's default is 5 minutes).
+RESTORE_LOCK_SECONDS = 30
 
 
 def make_app(settings: Settings, include: Sequence[str] = ()) -> Celery:
@@ -33,7 +35,13 @@ def make_app(settings: Settings, include: Sequence[str] = ()) -> Celery:
         backend=settings.redis_url,
         include=list(include),
     )
-    transport = {"visibility_timeout": VISIBILITY_TIMEOUT}
+    transport = {
+        "visibility_timeout": settings.visibility_timeout,
+        "unacked_restore_interval": RESTORE_INTERVAL_SECONDS,
+        # Scan on every tick (kombu's default scans every 10th: every 100 s).
+        "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": RESTORE_LOCK_SECONDS,
+    }
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -57,7 +65,7 @@ def make_app(settings: Settings, include: Sequence[str] = ()) -> Celery:
         worker_hijack_root_logger=False,
         enable_utc=True,
         task_routes={SWEEP_TASK: {"queue": SWEEP_QUEUE}},
-        beat_schedule=sweep_schedule(SWEEP_INTERVAL),
+        beat_schedule=sweep_schedule(settings.sweep_interval),
     )
     return app
 

@@ -7,6 +7,10 @@ BridgeError
 
 from __future__ import annotations
 
+import redis
+from confluent_kafka import KafkaException
+from kombu.exceptions import OperationalError
+
 
 class BridgeError(Exception):
     """Base of the bridge's own errors."""
@@ -18,3 +22,13 @@ class DecodeError(BridgeError):
 
 class DependencyDown(BridgeError):
     """A service the bridge needs did not answer; the batch in hand is retried."""
+
+
+# Failures of a dependency (Redis, the broker, the Schema Registry): the batch in hand is
+# retried as a whole, never skipped, and never blamed on one event.
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    redis.RedisError,
+    OperationalError,
+    DependencyDown,
+    KafkaException,
+)

@@ -35,10 +35,10 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Any, get_type_hints
+from typing import get_type_hints
 from urllib.parse import urlparse
 
 import redis
@@ -105,12 +105,14 @@ class UnsupportedConfiguration(ValueError):
     """The app is configured in a way this publisher cannot reproduce byte for byte."""
 
 
-def notification_args(notification: Notification) -> dict[str, Any]:
+def notification_args(notification: Notification) -> dict[str, object]:
     """``notification.to_dict()`` without the deep copy (same keys, same order, same JSON)."""
-    data = {name: getattr(notification, name) for name in _NOTIFICATION_FIELDS}
+    data: dict[str, object] = {name: getattr(notification, name) for name in _NOTIFICATION_FIELDS}
     for name, nested in _NESTED_FIELDS.items():
         value = data[name]
         data[name] = {key: getattr(value, key) for key in nested}
+    # Plain text, as to_dict() gives: saferepr's fast path takes exact str only.
+    data["transition"] = str(notification.transition)
     return data
 
 
@@ -119,7 +121,7 @@ def _dumps(value: object) -> str:
     try:
         return json.dumps(value)
     except TypeError:
-        return str(kombu_dumps(value))  # type: ignore[no-untyped-call]
+        return str(kombu_dumps(value))  # type: ignore[no-untyped-call]  # kombu is untyped
 
 
 # -- Celery's saferepr, faster --------------------------------------------------------------
@@ -161,14 +163,15 @@ def _scalar_text(value: object) -> str:
 
 def _plain(value: object, depth: int, maxlevels: int, out: list[str]) -> None:
     """Append the repr without a length limit (inner loop unrolled for leaves: it is hot)."""
-    kind = type(value)
-    if kind is str:
-        out.append(_quote(value))  # type: ignore[arg-type]
-    elif kind is dict:
+    # ``type(x) is C`` (not isinstance): exact types only, anything else is Celery's to
+    # render; mypy narrows on it too.
+    if type(value) is str:
+        out.append(_quote(value))
+    elif type(value) is dict:
         if maxlevels and depth >= maxlevels:
             out.append("{...}")
             return
-        items: dict[object, object] = value  # type: ignore[assignment]
+        items: dict[object, object] = value
         inner = depth + 1
         out.append("{")
         first = True
@@ -181,21 +184,22 @@ def _plain(value: object, depth: int, maxlevels: int, out: list[str]) -> None:
                 out.append("'" + key.replace("'", "\\'") + "': ")
             else:
                 out.append(_scalar_text(key) + ": ")
+            if type(item) is str:
+                out.append("'" + item.replace("'", "\\'") + "'")
+                continue
             leaf = type(item)
-            if leaf is str:
-                out.append("'" + item.replace("'", "\\'") + "'")  # type: ignore[attr-defined]
-            elif leaf is int or leaf is float or leaf is bool:
+            if leaf is int or leaf is float or leaf is bool:
                 out.append(str(item))
             elif item is None:
                 out.append("None")
             else:
                 _plain(item, inner, maxlevels, out)
         out.append("}")
-    elif kind is list:
+    elif type(value) is list:
         if maxlevels and depth >= maxlevels:
             out.append("[...]")
             return
-        values: list[object] = value  # type: ignore[assignment]
+        values: list[object] = value
         inner = depth + 1
         out.append("[")
         first = True
@@ -253,16 +257,16 @@ class _Truncating:
 
     def value(self, value: object, depth: int) -> None:
         kind = type(value)
-        if kind is str:
-            self.text(value, quoted=True)  # type: ignore[arg-type]
+        if type(value) is str:
+            self.text(value, quoted=True)
         elif kind is dict or kind is list:
             opener, closer = ("{", "}") if kind is dict else ("[", "]")
             if self.maxlevels and depth >= self.maxlevels:
                 self.literal(f"{opener}...{closer}")
                 return
             self.open(opener, closer)
-            if kind is dict:
-                items: dict[object, object] = value  # type: ignore[assignment]
+            if type(value) is dict:
+                items: dict[object, object] = value
                 last = len(items) - 1
                 for index, (key, item) in enumerate(items.items()):
                     if type(key) is str:
@@ -273,8 +277,8 @@ class _Truncating:
                     self.value(item, depth + 1)
                     if index < last:
                         self.literal(", ")
-            else:
-                values: list[object] = value  # type: ignore[assignment]
+            elif type(value) is list:
+                values: list[object] = value
                 last = len(values) - 1
                 for index, item in enumerate(values):
                     self.value(item, depth + 1)
@@ -375,7 +379,7 @@ class PipelinedPublisher:
                 "PipelinedPublisher cannot write what send_task would: " + "; ".join(problems)
             )
 
-    def _event_topic(self, options: dict[str, Any]) -> str:
+    def _event_topic(self, options: Mapping[str, object]) -> str:
         """The PUB/SUB channel kombu's Redis fanout exchange uses for ``task-sent``."""
         prefix_option = options.get("fanout_prefix", RedisChannel.fanout_prefix)
         if isinstance(prefix_option, str):

@@ -87,8 +87,8 @@ class MappingReader:
             self.error(key, f"expected {type_name(expected)}, got {value!r}")
             return default
         if expected is float and isinstance(value, int):
-            return float(value)  # type: ignore[return-value]
-        return value  # type: ignore[no-any-return]
+            return float(value)  # type: ignore[return-value]  # T is float here
+        return value  # type: ignore[no-any-return]  # checked against T by _matches
 
     def required(self, key: str, expected: type[T] | tuple[type, ...], default: T) -> T:
         """Like ``optional`` but a missing key is an error; ``default`` keeps reading going."""

@@ -40,6 +40,11 @@ notification_send_time = Histogram(
 decode_errors = Counter(
     "klaxon_decode_errors_total", "Messages that could not be decoded (sent to the DLQ)", ["topic"]
 )
+event_failures = Counter(
+    "klaxon_event_failures_total",
+    "Decoded events that failed a later step: rules, templates, notifications (sent to the DLQ)",
+    ["topic"],
+)
 notifications_enqueued = Counter(
     "klaxon_notifications_enqueued_total", "Notification tasks put on their queue", ["channel"]
 )
@@ -71,4 +76,17 @@ dead_letters = Gauge("klaxon_dead_letters", "Dead letters kept in Redis", ["chan
 active_alerts = Gauge("klaxon_active_alerts", "Alerts in the triggered state", ["rule_id"])
 late_readings = Counter(
     "klaxon_late_readings_total", "Out-of-order readings a trend rule dropped", ["rule_id"]
+)
+
+# Grouping and storm mode (ingest/grouping_stage.py, ingest/group_flusher.py).
+grouped_items = Counter(
+    "klaxon_grouped_items_total", "Matches held in a group instead of sent alone", ["rule_id"]
+)
+groups_flushed = Counter(
+    "klaxon_groups_flushed_total", "Group windows sent as one message per channel", ["rule_id"]
+)
+storm_switches = Counter(
+    "klaxon_storm_switches_total",
+    "Rules switched into (on) or out of (off) storm mode",
+    ["rule_id", "state"],
 )

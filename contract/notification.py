@@ -7,19 +7,44 @@ only this JSON-safe record; credentials live in the worker's channel settings
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
-# Transitions of a rule's lifecycle that produce a notification. Stateless rules only "match".
-TRANSITIONS = ("match", "trigger", "resolve", "reminder", "no_data", "no_data_resolve")
+from contract.jsonsafe import Json, JsonObject
+
+
+class TransitionKind(StrEnum):
+    """What happened to a rule's alert, as notifications, alert events and Lua name it.
+
+    str-valued: payloads, task ids and the lifecycle script's replies carry the same text
+    as before there was an enum. Stateless rules only ever ``MATCH``.
+    """
+
+    MATCH = "match"
+    TRIGGER = "trigger"
+    RESOLVE = "resolve"
+    REMINDER = "reminder"
+    NO_DATA = "no_data"
+    NO_DATA_RESOLVE = "no_data_resolve"
+    # A range rule's alert moving to a higher or a lower level (alerts.levels).
+    ESCALATE = "escalate"
+    DEESCALATE = "deescalate"
+    # A hand-sent test notification (``klaxon notify test``).
+    TEST = "test"
+
 
 _NAMESPACE = uuid.UUID("6f1c1d0e-8a1b-4c55-9a53-6b6c61786f6e")
 
 
 def notification_id(
-    topic: str, partition: int, offset: int, rule_id: str, channel: str, transition: str = "match"
+    topic: str,
+    partition: int,
+    offset: int,
+    rule_id: str,
+    channel: str,
+    transition: TransitionKind = TransitionKind.MATCH,
 ) -> str:
     """The task id of a (event, rule, channel, transition): the same on every replay.
 
@@ -30,8 +55,14 @@ def notification_id(
     return str(uuid.uuid5(_NAMESPACE, name))
 
 
-def short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def group_notification_id(rule_id: str, group_key: str, window_start: str, channel: str) -> str:
+    """The task id of one grouped message: the same for every flush of the same window.
+
+    A window claimed twice (two flushers, or a flush replayed after a crash) is enqueued
+    under the same id, so the worker's sent-marker sends it once.
+    """
+    name = f"group\x00{rule_id}\x00{group_key}\x00{window_start}\x00{channel}"
+    return str(uuid.uuid5(_NAMESPACE, name))
 
 
 @dataclass(frozen=True)
@@ -58,22 +89,28 @@ class Notification:
     priority: str
     message: str
     subject: str
-    event: dict[str, Any]
+    event: JsonObject
     matched_at: str
     source: Source
-    transition: str = "match"
+    transition: TransitionKind = TransitionKind.MATCH
     # A rule may address other recipients than the channel's defaults (email, SMS).
     recipients: list[str] | None = None
     # The message rendered with a channel's escaping, e.g. {"html": ...} or {"slack": ...}.
     variants: dict[str, str] = field(default_factory=dict)
     # Lifecycle details for threshold alerts (current value, threshold, how long it fired).
-    alert: dict[str, Any] | None = None
+    alert: JsonObject | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Json]:
+        data: dict[str, Json] = asdict(self)
+        # The plain text (str() of a StrEnum is exactly a str), so that every encoder (json,
+        # kombu, Celery's saferepr) writes it as before the enum.
+        data["transition"] = str(self.transition)
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Notification:
+    def from_dict(cls, data: dict[str, Any]) -> Notification:  # Any: a task's decoded JSON
         values = dict(data)
         values["source"] = Source(**values["source"])
+        if "transition" in values:
+            values["transition"] = TransitionKind(values["transition"])
         return cls(**values)

@@ -1,20 +1,23 @@
 """Retry policy of a channel: the seed's 5 s, 10 s, 20 s by default, overridable per channel.
 
-It is read with the config (``notifications.<channel>.retry``); what a worker does with it
-is decided in ``tasks`` (channels never sleep or loop).
+It is read with the config (``notifications.<channel>.retry``); what a worker does with a
+failed attempt is decided in ``tasks.retry`` (channels never sleep or loop).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from contract.mapping import MappingReader
 
-# A retry with a countdown is held unacknowledged by the worker; kombu's Redis transport
-# redelivers anything held longer than the visibility timeout. The largest countdown must
-# stay well below it (see contract.celery_app.VISIBILITY_TIMEOUT).
+# However long a receiver asks us to wait, an alert is tried again within this many
+# seconds: a later alert is worth less than a refused retry that ends as a dead letter.
 MAX_COUNTDOWN_SECONDS = 600.0
+
+
+Uniform = Callable[[float, float], float]
 
 
 @dataclass(frozen=True)
@@ -26,14 +29,18 @@ class RetryPolicy:
     # countdown uniformly in [backoff/2, backoff] so that a burst does not retry in lockstep.
     jitter: bool = False
 
-    def countdown(self, retries_done: int, retry_after: float | None = None) -> float:
+    def countdown(
+        self,
+        retries_done: int,
+        retry_after: float | None = None,
+        uniform: Uniform = random.uniform,
+    ) -> float:
         """Seconds to wait before attempt ``retries_done + 2`` (the first retry has 0 done)."""
         delay = min(self.backoff_seconds * 2.0**retries_done, self.backoff_max_seconds)
         if self.jitter:
-            delay = random.uniform(delay / 2, delay)  # noqa: S311 - not for security
+            delay = uniform(delay / 2, delay)
         if retry_after is not None:
-            # The receiver said when to come back; never earlier, capped to stay below the
-            # visibility timeout.
+            # The receiver said when to come back: never earlier.
             delay = max(delay, retry_after)
         return min(delay, MAX_COUNTDOWN_SECONDS)
 
@@ -56,7 +63,7 @@ def parse_retry(reader: MappingReader) -> RetryPolicy:
     if policy.backoff_max_seconds > MAX_COUNTDOWN_SECONDS:
         reader.error(
             "backoff_max_seconds",
-            f"must be at most {MAX_COUNTDOWN_SECONDS:g} (below the Redis visibility timeout), "
+            f"must be at most {MAX_COUNTDOWN_SECONDS:g} (the longest wait between attempts), "
             f"got {policy.backoff_max_seconds:g}",
         )
     reader.finish()

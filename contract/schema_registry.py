@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from collections.abc import Mapping
 
 import fastavro
 import requests
 
+from contract.encoding import ParsedSchema
 from contract.errors import DecodeError, DependencyDown
 
 
@@ -21,10 +22,10 @@ class SchemaRegistry:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.session = session or requests.Session()
-        self._parsed: dict[int, Any] = {}
+        self._parsed: dict[int, ParsedSchema] = {}
         self._lock = threading.Lock()
 
-    def schema(self, schema_id: int) -> Any:
+    def schema(self, schema_id: int) -> ParsedSchema:
         """The parsed writer schema for ``schema_id``; fetched from the registry once."""
         parsed = self._parsed.get(schema_id)
         if parsed is not None:
@@ -35,7 +36,7 @@ class SchemaRegistry:
                 parsed = self._parsed[schema_id] = self._fetch(schema_id)
         return parsed
 
-    def _fetch(self, schema_id: int) -> Any:
+    def _fetch(self, schema_id: int) -> ParsedSchema:
         address = f"{self.url}/schemas/ids/{schema_id}"
         try:
             response = self.session.get(address, timeout=self.timeout)
@@ -56,7 +57,7 @@ class SchemaRegistry:
                 f"schema id {schema_id} from the registry is not usable Avro: {exc}"
             ) from exc
 
-    def register(self, subject: str, schema: dict[str, Any]) -> int:
+    def register(self, subject: str, schema: Mapping[str, object]) -> int:
         """Register ``schema`` under ``subject`` (idempotent) and return its id."""
         address = f"{self.url}/subjects/{subject}/versions"
         try:

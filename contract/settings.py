@@ -20,6 +20,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name}={raw!r} is not a whole number") from None
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not a number") from None
+
+
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
     raw = env.get(name, "").strip() or default
     if raw not in choices:
@@ -49,6 +59,16 @@ class Settings:
     publisher: str = "pipelined"
     readings_topic: str = "devices.readings"
     extra_kafka: dict[str, str] = field(default_factory=dict)
+    # kombu's Redis visibility timeout: a crashed worker's message is taken again after
+    # about this long (contract.celery_app, docs/operations.md).
+    visibility_timeout: int = 60
+    # Seconds between no-data sweeps; ``klaxon beat --interval`` overrides it.
+    sweep_interval: float = 30.0
+    # How long a worker holds the send lease of a notification (tasks.ledger); keep it
+    # above the slowest channel timeout and no longer than the visibility timeout.
+    lease_seconds: int = 60
+    # A named crash point for tests (ingest.faults); empty in production.
+    fault: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -78,4 +98,8 @@ class Settings:
             publisher=_choice(env, "KLAXON_PUBLISHER", ("pipelined", "celery"), cls.publisher),
             readings_topic=env.get("KLAXON_READINGS_TOPIC") or cls.readings_topic,
             extra_kafka=extra,
+            visibility_timeout=_int(env, "KLAXON_VISIBILITY_TIMEOUT", cls.visibility_timeout),
+            sweep_interval=_float(env, "KLAXON_SWEEP_INTERVAL", cls.sweep_interval),
+            lease_seconds=_int(env, "KLAXON_LEASE_SECONDS", cls.lease_seconds),
+            fault=env.get("KLAXON_FAULT", ""),
         )

@@ -14,9 +14,12 @@ import os
 import socket
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TypedDict
 
 import redis
+from redis.typing import EncodableT, FieldT
+
+from contract.redis_replies import text, text_fields
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,14 @@ WORKERS_KEY = f"{PREFIX}:workers"
 TTL_SECONDS = 120
 
 Number = int | float
+Fields = dict[str, Number | str]
+
+
+class Snapshot(TypedDict):
+    """Every process's published statistics, and the workers' shared totals."""
+
+    processes: dict[str, dict[str, Fields]]  # role -> process name -> its fields
+    workers: Fields
 
 
 def process_name() -> str:
@@ -42,10 +53,12 @@ class StatsRecorder:
 
     def publish(self, mapping: Mapping[str, Number | str]) -> bool:
         """Write the mapping and a heartbeat; False (logged at debug) if Redis did not answer."""
-        fields: dict[str, Number | str] = {**mapping, "heartbeat": time.time()}
+        # Typed as redis-py wants it (its key type is invariant): the same pairs, in order.
+        fields: dict[FieldT, EncodableT] = {key: value for key, value in mapping.items()}
+        fields["heartbeat"] = time.time()
         try:
             pipe = self.client.pipeline()
-            pipe.hset(self.key, mapping=fields)  # type: ignore[arg-type]
+            pipe.hset(self.key, mapping=fields)
             pipe.expire(self.key, TTL_SECONDS)
             pipe.execute()
         except redis.RedisError as exc:
@@ -79,15 +92,15 @@ def _value(raw: bytes | str) -> Number | str:
     return text
 
 
-def _fields(raw: Mapping[Any, Any]) -> dict[str, Number | str]:
-    return {(k.decode() if isinstance(k, bytes) else str(k)): _value(v) for k, v in raw.items()}
+def _fields(raw: object) -> Fields:
+    return {key: _value(value) for key, value in text_fields(raw).items()}
 
 
-def read_all(client: redis.Redis) -> dict[str, Any]:
+def read_all(client: redis.Redis) -> Snapshot:
     """``{"processes": {role: {name: fields}}, "workers": {sent, failed, dead}}``."""
-    processes: dict[str, dict[str, dict[str, Number | str]]] = {}
+    processes: dict[str, dict[str, Fields]] = {}
     for raw_key in client.scan_iter(match=f"{PREFIX}:*:*", count=500):
-        key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+        key = text(raw_key)
         _, _, role, name = key.split(":", 3)
         fields = client.hgetall(key)
         if fields:  # expired between SCAN and HGETALL

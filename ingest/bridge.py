@@ -17,17 +17,18 @@ from dataclasses import dataclass, field
 
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from kombu.exceptions import OperationalError
 
 from alerts.events_topic import AlertEventTopic
+from alerts.outcome import record_alerts
 from alerts.store import AlertStore
 from contract import metrics
-from contract.errors import DependencyDown
+from contract.errors import DEPENDENCY_ERRORS
 from contract.notification import Notification
 from contract.publisher import Publisher
 from contract.stats import StatsRecorder
 from ingest.dlq import DeadLetterTopic
 from ingest.faults import crash_point
+from ingest.group_flusher import GroupFlusher
 from ingest.lag import Throttle, update_lag
 from ingest.messages import KafkaMessage
 from ingest.pipeline import Outcome, Pipeline
@@ -35,9 +36,11 @@ from ingest.queue_depth import update_queue_depth
 
 log = logging.getLogger(__name__)
 
-# Failures of a dependency that make the batch worth retrying as a whole.
-RETRYABLE = (redis.RedisError, OperationalError, DependencyDown, KafkaException)
-MAX_BACKOFF_SECONDS = 30.0
+FIRST_BACKOFF_SECONDS = 0.5
+# A dependency that fails for one topic's messages (a Schema Registry answering 500 for
+# one schema) holds the whole batch, every topic in it: retry often enough that the others
+# wait at most a few seconds longer than the outage itself.
+MAX_BACKOFF_SECONDS = 5.0
 
 
 @dataclass
@@ -67,6 +70,8 @@ class Bridge:
         redis_client: redis.Redis | None = None,
         channels: Sequence[str] = (),
         recorder: StatsRecorder | None = None,
+        fault: str = "",
+        flusher: GroupFlusher | None = None,
     ) -> None:
         self.consumer = consumer
         self.pipeline = pipeline
@@ -81,9 +86,15 @@ class Bridge:
         self.redis_client = redis_client
         self.channels = channels
         self.recorder = recorder
+        # A named crash point for tests (Settings.fault, KLAXON_FAULT); empty in production.
+        self.fault = fault
         # Lag, queue depth and statistics are sampled, not computed per batch.
         self._sampling = Throttle(5.0)
         self.assigned: set[tuple[str, int]] = set()
+        # Sends grouped rules' windows when due, between batches (ingest/group_flusher.py),
+        # at most every quarter second: two Redis reads each, not one per batch.
+        self.flusher = flusher
+        self._flushing = Throttle(0.25)
 
     # Rebalance callbacks: a batch is always finished and committed before consume() is
     # called again, so there is never uncommitted work in hand when partitions move.
@@ -124,6 +135,7 @@ class Bridge:
                 self.sample()
             if between_batches is not None:
                 between_batches()
+            self.flush_groups()
             # Wait for the first message only, then take what else is already fetched:
             # consume(n, timeout) would hold a lone event until n arrive or the timeout.
             first = self.consumer.poll(0.5)
@@ -137,6 +149,18 @@ class Bridge:
                 if once:
                     break
 
+    def flush_groups(self) -> None:
+        """Send the group windows that are due; a dependency down only delays them."""
+        grouping = self.pipeline.grouping
+        if self.flusher is None or grouping is None or self.dry_run:
+            return
+        if not self._flushing.ready():
+            return
+        try:
+            self.flusher.flush(grouping.rules)
+        except DEPENDENCY_ERRORS as exc:
+            log.error("group windows not flushed, retrying after the next poll: %s", exc)
+
     def _is_error(self, message: KafkaMessage) -> bool:
         error = message.error()
         if error is None:
@@ -148,14 +172,14 @@ class Bridge:
 
     def handle(self, batch: Sequence[KafkaMessage], stop: threading.Event) -> bool:
         """Process one batch to the end and commit it; False if stopped before that."""
-        delay = 0.5
+        delay = FIRST_BACKOFF_SECONDS
         while True:
             try:
                 outcome = self.pipeline.process(batch, dry_run=self.dry_run)
                 if not self.dry_run:
                     self._store(outcome)
                 break
-            except RETRYABLE as exc:
+            except DEPENDENCY_ERRORS as exc:
                 if stop.is_set():
                     log.error("stopping with a batch uncommitted (it will be replayed): %s", exc)
                     return False
@@ -172,7 +196,7 @@ class Bridge:
                 self.on_dry_run(notification)
             return True
         self.stats.enqueued += len(outcome.notifications)
-        crash_point("crash_before_commit")
+        crash_point("crash_before_commit", self.fault)
         self._commit(batch)
         return True
 
@@ -185,10 +209,7 @@ class Bridge:
             metrics.notifications_enqueued.labels(notification.channel).inc()
         for rule_id in outcome.triggered:
             metrics.alerts_triggered.labels(rule_id).inc()
-        if outcome.alert_events:
-            self.alert_store.save([event for event, _ in outcome.alert_events])
-            self.alert_topic.publish(outcome.alert_events)
-            self.alert_topic.flush()
+        record_alerts(self.alert_store, self.alert_topic, outcome.alert_events)
         for item in outcome.rejected:
             self.dead_letters.send(item.message, item.reason)
         if outcome.rejected:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import signal
 
-FAULT = os.environ.get("KLAXON_FAULT", "")
 
-
-def crash_point(name: str) -> None:
-    if name == FAULT:
+def crash_point(name: str, fault: str) -> None:
+    """SIGKILL this process at ``name`` when it is the configured ``fault`` (Settings.fault)."""
+    if fault and name == fault:
         os.kill(os.getpid(), signal.SIGKILL)

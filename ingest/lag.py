@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Set
-from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from contract import metrics
 
@@ -23,7 +22,7 @@ log = logging.getLogger(__name__)
 _reported: set[tuple[str, int]] = set()
 
 
-def update_lag(consumer: Any, assigned: Set[tuple[str, int]]) -> None:
+def update_lag(consumer: Consumer, assigned: Set[tuple[str, int]]) -> None:
     """Set the lag gauge of every assigned partition; never raises."""
     try:
         current = set(assigned)

@@ -1,7 +1,12 @@
 """Hot reload of the rules: on SIGHUP, or when the file changes (polled, no extra deps).
 
+The hotlist files the rules read (``watchlists:``, rules/watchlists) are polled with it:
+a changed list reloads the whole config, and a broken one keeps the last good lists.
+
 A reload happens between batches. An invalid file keeps the last good rules running: every
-error is logged and ``klaxon_config_reloads_total{result="failure"}`` counts it. Cooldowns
+error is logged and ``klaxon_config_reloads_total{result="failure"}`` counts it. A hostile
+one (an alias bomb, a huge or deeply nested file) is refused within the YAML bounds of
+klaxon/bounded_yaml.py, so the batch loop never waits long on a reload. Cooldowns
 and lifecycle state live in Redis, so they survive a reload untouched.
 """
 
@@ -12,7 +17,6 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from contract import metrics
 from rules.config import KlaxonConfig, check_config
@@ -20,17 +24,16 @@ from rules.config import KlaxonConfig, check_config
 log = logging.getLogger(__name__)
 
 
-def _fingerprint(*paths: Path) -> str | None:
+def _fingerprint(path: Path) -> str | None:
     # Content, not mtime: editors that save by rename, and ConfigMap symlink swaps, change
-    # the content but may keep or reset the mtime. The rules file and its side files.
-    digest = hashlib.sha256()
+    # the content but may keep or reset the mtime.
+    # Streamed: a huge file written over the rules is refused by the loader, and must not
+    # be read into memory every poll first.
     try:
-        for path in paths:
-            digest.update(path.read_bytes())
-            digest.update(b"\0")
+        with path.open("rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 class Reloader:
@@ -38,28 +41,26 @@ class Reloader:
         self,
         path: Path,
         default_topic: str,
-        apply: Callable[[KlaxonConfig], Any],
+        apply: Callable[[KlaxonConfig], object],
         poll_seconds: float = 2.0,
+        watched: tuple[Path, ...] = (),
     ) -> None:
         self.path = path
+        self.watched = watched
         self.default_topic = default_topic
         self.apply = apply
         self.poll_seconds = poll_seconds
         self.requested = threading.Event()
-        # The rules file and the side files it names (rules.side_files), all watched.
-        self.files: tuple[Path, ...] = (path,)
-        self._seen = _fingerprint(path)
+        self._seen = self._fingerprints()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _fingerprints(self) -> tuple[str | None, ...]:
+        return tuple(_fingerprint(path) for path in (self.path, *self.watched))
 
     def request(self) -> None:
         """Ask for a reload at the next batch boundary (SIGHUP lands here)."""
         self.requested.set()
-
-    def watch_also(self, side_files: tuple[Path, ...]) -> None:
-        """Watch the side files of the config now running, beside the rules file."""
-        self.files = (self.path, *side_files)
-        self._seen = _fingerprint(*self.files)
 
     def start_watching(self) -> None:
         self._thread = threading.Thread(target=self._watch, name="rules-watch", daemon=True)
@@ -67,7 +68,7 @@ class Reloader:
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_seconds):
-            if _fingerprint(*self.files) != self._seen:
+            if self._fingerprints() != self._seen:
                 self.requested.set()
 
     def stop(self) -> None:
@@ -78,8 +79,12 @@ class Reloader:
         if not self.requested.is_set():
             return None
         self.requested.clear()
-        self._seen = _fingerprint(*self.files)
+        self._seen = self._fingerprints()
         config, problems = check_config(self.path, default_topic=self.default_topic)
+        if config is not None and config.watched_files != self.watched:
+            # Lists added or dropped by the new file: watch what it reads now.
+            self.watched = config.watched_files
+            self._seen = self._fingerprints()
         errors = [p for p in problems if not p.warning]
         if config is None or errors:
             for problem in errors:
@@ -92,7 +97,6 @@ class Reloader:
             log.exception("reload refused, keeping the last good rules: %s", self.path)
             metrics.config_reloads.labels("failure").inc()
             return False
-        self.watch_also(config.side_files)
         for problem in problems:
             log.warning("%s", problem)
         metrics.config_reloads.labels("success").inc()

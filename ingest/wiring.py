@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from pathlib import Path
-from typing import Any
 
 import redis
 from confluent_kafka import Consumer, KafkaException, Producer
 
 from alerts.events_topic import AlertEventTopic
+from alerts.grouping import GroupStore, StormMeter
 from alerts.lifecycle import Lifecycle
-from alerts.stage import StatefulStage
+from alerts.stateful_stage import StatefulStage
 from alerts.store import AlertStore
 from contract.celery_app import make_app
+from contract.channels import CHANNELS
 from contract.errors import BridgeError
 from contract.fast_publisher import PipelinedPublisher, UnsupportedConfiguration
 from contract.publisher import CeleryPublisher, Publisher
@@ -26,10 +28,14 @@ from ingest.bridge import Bridge
 from ingest.cooldown import Cooldowns
 from ingest.decoding import Decoder, load_schema
 from ingest.dlq import DeadLetterTopic
+from ingest.group_flusher import GroupFlusher
+from ingest.grouping_stage import GroupingStage
+from ingest.limits import EventLimits
 from ingest.pipeline import Pipeline
 from ingest.reload import Reloader
 from rules.config import KlaxonConfig
 from rules.engine import RuleEngine
+from rules.model import Rule
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +50,7 @@ class KafkaUnreachable(BridgeError):
     """Kafka did not answer at start."""
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
+def consumer_config(settings: Settings) -> dict[str, object]:
     session = settings.kafka_session_timeout_ms
     return {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -63,7 +69,7 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
+def producer_config(settings: Settings) -> dict[str, object]:
     return {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "enable.idempotence": True,
@@ -86,12 +92,12 @@ def build_decoders(
     )
     decoders: dict[str, Decoder] = {}
     for topic in sorted(topics):
-        source = config.sources.get(topic)
-        fmt = source.format if source else "auto"
-        path = local_schema_path(topic, settings, source.schema if source else None)
+        source = config.source(topic)
+        path = local_schema_path(topic, settings, source.schema)
         schema = load_schema(path) if path is not None and path.exists() else None
+        limits = EventLimits(max_depth=source.max_depth, max_bytes=source.max_bytes)
         try:
-            decoders[topic] = Decoder(topic, fmt, schema, registry)
+            decoders[topic] = Decoder(topic, source.format, schema, registry, limits)
         except ValueError as exc:
             raise BridgeError(str(exc)) from exc
     return decoders
@@ -111,7 +117,36 @@ def build_pipeline(config: KlaxonConfig, settings: Settings, client: redis.Redis
     engine = RuleEngine(config.rules)
     decoders = build_decoders(config, settings, set(engine.topics))
     stateful = StatefulStage(engine.stateful, Lifecycle(client))
-    return Pipeline(engine, decoders, Cooldowns(client), stateful)
+    return Pipeline(
+        engine,
+        decoders,
+        Cooldowns(client),
+        stateful,
+        recipients=channel_recipients(config),
+        grouping=grouping_stage(config, client),
+    )
+
+
+def grouping_stage(config: KlaxonConfig, client: redis.Redis) -> GroupingStage | None:
+    """The grouping stage when a rule groups or watches for storms, else None."""
+    rules = {
+        rule.id: rule
+        for rule in config.rules
+        if isinstance(rule, Rule) and (rule.group is not None or rule.storm is not None)
+    }
+    if not rules:
+        return None
+    return GroupingStage(GroupStore(client), StormMeter(client), rules, time.time)
+
+
+def channel_recipients(config: KlaxonConfig) -> dict[str, tuple[str, ...]]:
+    """The configured recipients of every enabled channel that has them (email, SMS)."""
+    result: dict[str, tuple[str, ...]] = {}
+    for name, channel in config.channels.items():
+        spec = CHANNELS.get(name)
+        if channel.enabled and spec is not None and spec.recipients is not None:
+            result[name] = tuple(spec.recipients(channel.settings))
+    return result
 
 
 def settle_heap() -> None:
@@ -128,8 +163,12 @@ def settle_heap() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def reloader_for(bridge: Bridge, settings: Settings) -> Reloader:
-    """Reload rules into ``bridge`` on request; Redis state (cooldowns, lifecycle) stays."""
+def reloader_for(bridge: Bridge, settings: Settings, watched: tuple[Path, ...] = ()) -> Reloader:
+    """Reload rules into ``bridge`` on request; Redis state (cooldowns, lifecycle) stays.
+
+    ``watched``: the hotlist and side files the loaded config reads, polled with the rules
+    file.
+    """
     client = bridge.pipeline.cooldowns.client
 
     def apply(config: KlaxonConfig) -> None:
@@ -138,7 +177,7 @@ def reloader_for(bridge: Bridge, settings: Settings) -> Reloader:
         bridge.replace_pipeline(build_pipeline(config, settings, client))
         settle_heap()
 
-    return Reloader(settings.rules_config_path, settings.kafka_topic, apply)
+    return Reloader(settings.rules_config_path, settings.kafka_topic, apply, watched=watched)
 
 
 def build_publisher(settings: Settings, client: redis.Redis) -> Publisher:
@@ -176,6 +215,8 @@ def build_bridge(config: KlaxonConfig, settings: Settings, dry_run: bool = False
         redis_client=client,
         channels=sorted(name for name, channel in config.channels.items() if channel.enabled),
         recorder=StatsRecorder(client, "bridge"),
+        fault=settings.fault,
+        flusher=GroupFlusher(GroupStore(client), publisher),
     )
     bridge.subscribe(sorted(pipeline.engine.topics))
     settle_heap()

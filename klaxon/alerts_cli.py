@@ -7,7 +7,7 @@ import json
 import statistics
 import time
 from collections import defaultdict
-from typing import Any
+from typing import TypedDict
 
 import click
 import redis
@@ -112,6 +112,16 @@ def history(
     _emit(events, as_json, "no alert events")
 
 
+class RuleSummary(TypedDict):
+    """One rule's line of ``klaxon alerts stats`` (and of its --json list)."""
+
+    rule_id: str
+    triggered: int
+    resolved: int
+    firing: int
+    mean_time_to_resolve_seconds: float | None
+
+
 @alerts.command()
 @click.option("--since", type=Duration(), default=None, help="e.g. 24h, 7d")
 @click.option("--json", "as_json", is_flag=True)
@@ -121,7 +131,7 @@ def stats(since: float | None, as_json: bool) -> None:
     per_rule: dict[str, list[AlertEvent]] = defaultdict(list)
     for event in _store().history(start):
         per_rule[event.rule_id].append(event)
-    summary: list[dict[str, Any]] = []
+    summary: list[RuleSummary] = []
     for rule_id, events in sorted(per_rule.items()):
         durations = [e.duration for e in events if e.duration is not None]
         summary.append(

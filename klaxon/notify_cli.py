@@ -10,8 +10,6 @@ import datetime as dt
 import sys
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import click
@@ -22,6 +20,7 @@ from contract.settings import Settings
 # The rules and metrics are imported by the command, not here: ``klaxon worker`` imports
 # this module too, and must choose Prometheus's multiprocess mode before any metric exists.
 if TYPE_CHECKING:
+    from rules.model import BaseRule
     from rules.templates import Template
 
 TEST_MESSAGE = (
@@ -31,20 +30,25 @@ TEST_MESSAGE = (
 TEST_SUBJECT = "[TEST] Klaxon test notification"
 
 
-@dataclass(frozen=True)
-class _TestSender:
-    """What compose needs of a rule, for a test notification."""
+def _sender(
+    channel: str,
+    rule: BaseRule | None = None,
+) -> BaseRule:
+    """Who a test notification comes from: Klaxon itself, or ``rule`` (its recipients)."""
+    from rules.model import BaseRule
 
-    id: str
-    name: str
-    channels: tuple[str, ...]
-    priority: str = "low"
-    recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    subject_template: Template = field(default_factory=lambda: _template(TEST_SUBJECT))
-
-    @property
-    def template_values(self) -> dict[str, object]:
-        return {"rule_id": self.id, "rule_name": self.name, "priority": self.priority}
+    recipients = rule.recipients if rule is not None else {}
+    return BaseRule(
+        id=rule.id if rule is not None else "klaxon-notify-test",
+        name=rule.name if rule is not None else "Klaxon test",
+        enabled=True,
+        priority=rule.priority if rule is not None else "low",
+        source="klaxon.notify-test",
+        channels=(channel,),
+        message_template=_template(TEST_MESSAGE),
+        subject_template=_template(TEST_SUBJECT),
+        recipients={channel: recipients[channel]} if channel in recipients else {},
+    )
 
 
 def _template(text: str) -> Template:
@@ -66,7 +70,7 @@ def notify() -> None:
 )
 def test(channel: str, rule_id: str | None, timeout: float) -> None:
     """Send a marked test notification via the queue and a worker; print the outcome."""
-    from contract.notification import Source
+    from contract.notification import Source, TransitionKind
     from contract.problems import ConfigInvalid
     from contract.publisher import CeleryPublisher
     from rules.compose import compose
@@ -91,7 +95,7 @@ def test(channel: str, rule_id: str | None, timeout: float) -> None:
             err=True,
         )
         sys.exit(2)
-    sender = _TestSender(id="klaxon-notify-test", name="Klaxon test", channels=(channel,))
+    sender = _sender(channel)
     if rule_id is not None:
         rule = next((r for r in config.rules if r.id == rule_id), None)
         if rule is None:
@@ -100,22 +104,16 @@ def test(channel: str, rule_id: str | None, timeout: float) -> None:
         if channel not in rule.channels:
             click.echo(f"error: rule {rule_id!r} does not notify {channel}", err=True)
             sys.exit(2)
-        sender = _TestSender(
-            id=rule.id,
-            name=rule.name,
-            channels=(channel,),
-            priority=rule.priority,
-            recipients={channel: rule.recipients[channel]} if channel in rule.recipients else {},
-        )
+        sender = _sender(channel, rule)
     now = time.time()
     sent_at = dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds")
     (notification,) = compose(
         sender,
-        _template(TEST_MESSAGE),
+        sender.message_template,
         {"test": True},
         Source(f"klaxon.notify-test/{uuid.uuid4()}", 0, 0),
         sent_at,
-        transition="test",
+        transition=TransitionKind.TEST,
         values={
             "channel": channel,
             "for_rule": f" for rule {rule_id}" if rule_id else "",

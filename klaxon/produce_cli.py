@@ -6,7 +6,6 @@ import os
 import random
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import click
 
@@ -15,14 +14,16 @@ from klaxon.devstack.events import DEFAULT_WATCHLIST, PlateGenerator, ReadingGen
 from klaxon.devstack.publish import EventPublisher, KafkaDown, Pacer
 
 
-def plate_events(rng: random.Random, watchlist: list[str], hit_rate: float) -> Iterator[Any]:
+def plate_events(
+    rng: random.Random, watchlist: list[str], hit_rate: float
+) -> Iterator[tuple[dict[str, object], object]]:
     generator = PlateGenerator(rng, watchlist, hit_rate)
     while True:
         event = generator.event()
         yield event, event["camera_id"]
 
 
-def reading_events(rng: random.Random) -> Iterator[Any]:
+def reading_events(rng: random.Random) -> Iterator[tuple[dict[str, object], object]]:
     """Every probe once per scenario second, so the thresholds are crossed every 40 rounds."""
     generator = ReadingGenerator(rng)
     second = 0

@@ -42,8 +42,9 @@ def collect(client: redis.Redis, now: float | None = None) -> dict[str, Any]:
 
     now = time.time() if now is None else now
     shared = read_all(client)
+    bridge_fields = shared["processes"].get("bridge", {})
     bridges = []
-    for name, fields in sorted(shared["processes"].get("bridge", {}).items()):
+    for name, fields in sorted(bridge_fields.items()):
         started = float(fields.get("started_at", now))
         heartbeat = float(fields.get("heartbeat", now))
         bridges.append(
@@ -54,7 +55,10 @@ def collect(client: redis.Redis, now: float | None = None) -> dict[str, Any]:
                 **{counter: int(fields.get(counter, 0)) for counter in BRIDGE_COUNTERS},
             }
         )
-    totals = {counter: sum(b[counter] for b in bridges) for counter in BRIDGE_COUNTERS}
+    totals = {
+        counter: sum(int(fields.get(counter, 0)) for fields in bridge_fields.values())
+        for counter in BRIDGE_COUNTERS
+    }
     workers = {counter: int(shared["workers"].get(counter, 0)) for counter in WORKER_COUNTERS}
     return {
         "bridges": bridges,

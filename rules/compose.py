@@ -3,41 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
 
 from contract.channels import CHANNELS
-from contract.jsonsafe import jsonable
-from contract.notification import Notification, Source, notification_id
+from contract.jsonsafe import JsonObject, jsonable_object
+from contract.notification import Notification, Source, TransitionKind, notification_id
+from rules.model import BaseRule
 from rules.templates import Template
 
 
-class NotifyingRule(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def priority(self) -> str: ...
-    @property
-    def channels(self) -> tuple[str, ...]: ...
-    @property
-    def recipients(self) -> Mapping[str, tuple[str, ...]]: ...
-    @property
-    def subject_template(self) -> Template: ...
-
-    @property
-    def template_values(self) -> dict[str, object]: ...
-
-
 def compose(
-    rule: NotifyingRule,
+    rule: BaseRule,
     template: Template,
-    event: dict[str, Any],
+    event: Mapping[str, object],
     source: Source,
     matched_at: str,
-    transition: str = "match",
+    transition: TransitionKind = TransitionKind.MATCH,
     values: Mapping[str, object] | None = None,
-    alert: dict[str, Any] | None = None,
+    alert: JsonObject | None = None,
 ) -> list[Notification]:
     # Lifecycle values (current_value, metric, threshold, duration) describe the alert and
     # win over same-named event fields; the rule's own names only fill gaps.
@@ -45,7 +27,7 @@ def compose(
     extra = rule.template_values
     message = template.render(context, extra)
     subject = rule.subject_template.render(context, extra)
-    safe_event = jsonable(event)
+    safe_event = jsonable_object(event)
     result = []
     for channel in rule.channels:
         variants = {

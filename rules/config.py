@@ -4,8 +4,9 @@
 found (errors and warnings), each naming the file, the rule id and the field. A config
 with any error is not returned: ``load_config`` raises ``ConfigInvalid`` with the list.
 
-The order of work: read the file, parse YAML (rejecting duplicate keys, which YAML would
-silently resolve to the last one), substitute ``${VAR}`` in string values, read each
+The order of work: read the file, parse YAML within bounds (klaxon/bounded_yaml.py: no
+anchors or aliases, limited size, values and depth; duplicate keys, which YAML would
+silently resolve to the last one, are errors), substitute ``${VAR}`` in string values, read each
 channel under ``notifications`` with its registered ``parse_settings``, read ``sources``,
 then compile the rules against the channels that exist.
 
@@ -30,15 +31,27 @@ from contract.heartbeat import HeartbeatConfig, load_heartbeat
 from contract.mapping import MappingReader
 from contract.problems import ConfigInvalid, ConfigProblem, ProblemSink
 from contract.retry_policy import RetryPolicy, parse_retry
+from rules import bounded_yaml
+from rules.bounded_yaml import Refused, YamlLimits, too_large
 from rules.envsubst import Substitution, Unset, substitute_tree
+from rules.kinds import AnyRule
 from rules.loader import ChannelDirectory, load_rules
 from rules.operators import show, unknown_choice
 from rules.side_files import named_files
-from rules.stateful import AnyRule
+from rules.watchlists.section import SECTION as WATCHLISTS
+from rules.watchlists.section import Watchlist, load_watchlists
 
 DEFAULT_TOPIC = "alpr.plates.detected"
 # The field of problems that concern the whole file rather than one key in it.
 WHOLE_FILE = "<file>"
+
+# Limits on one event of a topic (``sources.<topic>.max_depth`` / ``max_bytes``), checked
+# by the bridge's decoder (ingest/limits.py).
+DEFAULT_MAX_DEPTH = 64
+DEFAULT_MAX_BYTES = 1024 * 1024
+# Containers deeper than this are never allowed: later stages (JSON-safe copies, template
+# rendering) then stay far inside Python's recursion limit and orjson's own (1024).
+MAX_DEPTH_CEILING = 512
 
 SourceFormat = Literal["auto", "registry", "avro", "json"]
 SOURCE_FORMATS: list[str] = ["auto", "registry", "avro", "json"]
@@ -62,6 +75,9 @@ class SourceConfig:
     format: SourceFormat = "auto"
     # A local .avsc, resolved against the config file's directory.
     schema: Path | None = None
+    # Limits on one event (ingest.limits): a message over either is dead-lettered.
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,14 @@ class KlaxonConfig:
     heartbeat: HeartbeatConfig | None = None
     # Files the rules name beside this one (rules.side_files): a reload watches them too.
     side_files: tuple[Path, ...] = ()
+    # The ``watchlists:`` section: name -> hotlist (rules.watchlists).
+    watchlists: Mapping[str, Watchlist] = field(default_factory=dict)
+
+    @property
+    def watched_files(self) -> tuple[Path, ...]:
+        """The files a reload must notice besides this one: hotlist CSVs, rules' side files."""
+        hotlists = tuple(w.file for w in self.watchlists.values() if w.file is not None)
+        return tuple(dict.fromkeys((*hotlists, *self.side_files)))
 
     def source(self, topic: str) -> SourceConfig:
         """The decoding settings of ``topic`` (``auto`` when it has none)."""
@@ -98,11 +122,17 @@ def check_config(
 ) -> tuple[KlaxonConfig | None, list[ConfigProblem]]:
     """(the config, or None if it has errors; every problem found, warnings included)."""
     sink = ProblemSink(str(path))
-    data = _read_yaml(path, sink)
+    env = os.environ if env is None else env
+    try:
+        limits = YamlLimits.from_env(env)
+    except ValueError as exc:
+        sink.error(WHOLE_FILE, str(exc))
+        return None, sink.problems
+    data = _read_yaml(path, sink, limits)
     if data is None:
         return None, sink.problems
     found = Substitution()
-    data = cast(dict[str, Any], substitute_tree(data, os.environ if env is None else env, found))
+    data = cast(dict[str, Any], substitute_tree(data, env, found))
     for bad in found.malformed:
         sink.error(
             bad.path,
@@ -114,13 +144,14 @@ def check_config(
     top = MappingReader(data, "", sink)
     channels = _load_channels(top.mapping("notifications"), sink, found.unset)
     sources = _load_sources(top.mapping("sources"), sink, path.parent)
+    watchlists = load_watchlists(top.mapping(WATCHLISTS), sink, path.parent)
     rules: tuple[AnyRule, ...] = ()
     if top.has("rules"):
         directory = ChannelDirectory(
             known={name: spec.has_recipients for name, spec in CHANNELS.items()},
             configured={name: channel.enabled for name, channel in channels.items()},
         )
-        rules = load_rules(top.raw("rules"), sink, directory, default_topic)
+        rules = load_rules(top.raw("rules"), sink, directory, default_topic, watchlists)
     else:
         top.error("rules", "is required")
     heartbeat = load_heartbeat(top)
@@ -140,6 +171,7 @@ def check_config(
         warnings=tuple(sink.warnings),
         heartbeat=heartbeat,
         side_files=named_files(top.raw("rules"), path),
+        watchlists=watchlists,
     )
     return config, sink.problems
 
@@ -147,51 +179,16 @@ def check_config(
 # -- the file ---------------------------------------------------------------------------
 
 
-class _DuplicateKeys:
-    """Records duplicate keys instead of keeping the last one silently (a loader mixin)."""
-
-    duplicates: list[tuple[str, yaml.Mark]]
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
-                key_node, yaml.ScalarNode
-            ):
-                continue
-            key = str(key_node.value)
-            if key in seen:
-                self.duplicates.append((key, key_node.start_mark))
-            seen.add(key)
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)  # type: ignore[misc]
-        return mapping
-
-
-class _Loader(_DuplicateKeys, yaml.SafeLoader):
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates = []
-
-
-# libyaml's parser when PyYAML has it: a 100,000-plate watchlist parses in 0.7 s, not 3.8 s.
-# Its syntax errors are worded less helpfully, so a file that fails is parsed again by
-# the Python loader for the message.
-_CSafeLoader: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
-if _CSafeLoader is not None:
-
-    class _FastLoader(_DuplicateKeys, _CSafeLoader):  # type: ignore[valid-type,misc]
-        def __init__(self, stream: str) -> None:
-            super().__init__(stream)
-            self.duplicates = []
-
-    _LOADERS: tuple[type[Any], ...] = (_FastLoader, _Loader)
-else:
-    _LOADERS = (_Loader,)
-
-
-def _read_yaml(path: Path, sink: ProblemSink) -> dict[str, Any] | None:
+def _read_yaml(path: Path, sink: ProblemSink, limits: YamlLimits) -> dict[str, Any] | None:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            # One byte past the limit tells "too large" apart without reading it all.
+            raw = file.read(limits.max_bytes + 1)
+        if len(raw) > limits.max_bytes:
+            sink.error(WHOLE_FILE, too_large(limits))
+            return None
+        # Universal newlines, as reading in text mode would give.
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         sink.error(WHOLE_FILE, "file not found")
         return None
@@ -201,7 +198,10 @@ def _read_yaml(path: Path, sink: ProblemSink) -> dict[str, Any] | None:
     except OSError as exc:
         sink.error(WHOLE_FILE, f"cannot read the file: {exc.strerror or exc}")
         return None
-    parsed = _parse(text)
+    parsed = bounded_yaml.parse(text, limits)
+    if isinstance(parsed, Refused):
+        sink.error(parsed.where, parsed.message)
+        return None
     if isinstance(parsed, yaml.YAMLError):
         _report_yaml_error(parsed, sink)
         return None
@@ -222,22 +222,13 @@ def _read_yaml(path: Path, sink: ProblemSink) -> dict[str, Any] | None:
     return data
 
 
-def _parse(text: str) -> tuple[Any, list[tuple[str, yaml.Mark]]] | yaml.YAMLError:
-    """The document and its duplicate keys, or the error of the clearest loader."""
-    error: yaml.YAMLError | None = None
-    for loader_class in _LOADERS:
-        loader = loader_class(text)
-        try:
-            return loader.get_single_data(), loader.duplicates
-        except yaml.YAMLError as exc:
-            error = exc  # the next (Python) loader words it better
-        finally:
-            loader.dispose()
-    assert error is not None
-    return error
-
-
 def _report_yaml_error(exc: yaml.YAMLError, sink: ProblemSink) -> None:
+    if isinstance(exc, yaml.reader.ReaderError):
+        sink.error(
+            f"character {exc.position + 1}",
+            f"invalid YAML: {exc.reason}, found #x{exc.character:04x}",
+        )
+        return
     if not isinstance(exc, yaml.MarkedYAMLError):
         sink.error(WHOLE_FILE, f"invalid YAML: {exc}")
         return
@@ -317,7 +308,11 @@ def _load_sources(
         where = f'sources["{topic}"]'
         settings = {} if raw is None else raw
         if not isinstance(settings, dict):
-            sink.error(where, f"expected a mapping with format and schema, got {show(settings)}")
+            sink.error(
+                where,
+                f"expected a mapping with format, schema, max_depth and max_bytes, "
+                f"got {show(settings)}",
+            )
             continue
         reader = MappingReader(settings, where, sink)
         kind = reader.optional("format", str, "auto")
@@ -335,9 +330,25 @@ def _load_sources(
                 reader.warn("schema", 'is not used with format "json"')
         elif kind == "avro":
             reader.error("schema", 'is required with format "avro" (the path of a local .avsc)')
+        max_depth = reader.optional("max_depth", int, DEFAULT_MAX_DEPTH)
+        if not 1 <= max_depth <= MAX_DEPTH_CEILING:
+            reader.error(
+                "max_depth",
+                f"must be from 1 to {MAX_DEPTH_CEILING} (levels of nested objects and lists), "
+                f"got {max_depth}",
+            )
+            max_depth = DEFAULT_MAX_DEPTH
+        max_bytes = reader.optional("max_bytes", int, DEFAULT_MAX_BYTES)
+        if max_bytes < 1:
+            reader.error("max_bytes", f"must be at least 1 (bytes of one message), got {max_bytes}")
+            max_bytes = DEFAULT_MAX_BYTES
         reader.finish()
         result[str(topic)] = SourceConfig(
-            topic=str(topic), format=cast(SourceFormat, kind), schema=schema
+            topic=str(topic),
+            format=cast(SourceFormat, kind),
+            schema=schema,
+            max_depth=max_depth,
+            max_bytes=max_bytes,
         )
     return result
 

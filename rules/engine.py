@@ -17,15 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TYPE_CHECKING
 
+from rules.kinds import AnyRule
 from rules.model import Rule, all_of
 from rules.operators import Condition, Predicate
 from rules.paths import Getter
-from rules.stateful import AnyRule, StatefulRules
-
-if TYPE_CHECKING:
-    from rules.reading import StatefulRule
+from rules.stateful import StatefulRule
 
 _ORDER = attrgetter("index")
 
@@ -87,7 +84,7 @@ class RuleEngine:
         for rule in rules:
             if not rule.enabled:
                 continue
-            if isinstance(rule, StatefulRules):
+            if isinstance(rule, StatefulRule):
                 stateful.append(rule)
                 stateful_by_topic.setdefault(rule.source, []).append(rule)
             else:

@@ -21,10 +21,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import cast
 
 from contract.mapping import MappingReader
 from contract.problems import ProblemSink
+from rules.group_config import load_group, load_storm
+from rules.kinds import AnyRule
 from rules.model import (
     DEFAULT_DEDUP_KEY,
     DEFAULT_SUBJECT,
@@ -56,7 +58,6 @@ from rules.stateful import (
     THRESHOLD_MESSAGE,
     THRESHOLD_NO_DATA,
     THRESHOLD_RESOLVE,
-    AnyRule,
     StatefulMatchRule,
     ThresholdRule,
     parse_duration,
@@ -64,6 +65,9 @@ from rules.stateful import (
 from rules.templates import Template, TemplateError, compile_template
 from rules.trend_loader import load_trend
 from rules.trends import TREND_TYPES
+from rules.watchlists.operator import OPERATOR as IN_WATCHLIST
+from rules.watchlists.operator import compile_in_watchlist
+from rules.watchlists.section import Watchlist
 
 # Rule ids end up in Redis keys, task ids and metric labels: keep them plain.
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
@@ -84,6 +88,12 @@ _STATEFUL_KEYS = (
 )
 # Keys of threshold rules only.
 _THRESHOLD_KEYS = ("metric", "operator", "threshold", "resolve_threshold", "device_id")
+# Keys of stateless match rules only: a stateful rule already sends one message per alert.
+_GROUP_KEYS = ("group", "group_template", "storm")
+_GROUP_MISPLACED = (
+    "only applies to match rules without state_key: a stateful rule already notifies once "
+    "per alert, not per match"
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,7 @@ def load_rules(
     sink: ProblemSink,
     channels: ChannelDirectory,
     default_topic: str,
+    watchlists: Mapping[str, Watchlist] | None = None,
 ) -> tuple[AnyRule, ...]:
     """Compile the ``rules:`` list; problems go to ``sink``.
 
@@ -116,7 +127,13 @@ def load_rules(
     rules: list[AnyRule] = []
     for index, item in enumerate(items):
         rule = _RuleLoader(
-            item, index, sink=sink, channels=channels, default_topic=default_topic, seen=seen
+            item,
+            index,
+            sink=sink,
+            channels=channels,
+            default_topic=default_topic,
+            seen=seen,
+            watchlists=watchlists if watchlists is not None else {},
         ).load()
         if rule is not None:
             rules.append(rule)
@@ -130,7 +147,7 @@ class _Common:
     id: str
     name: str
     enabled: bool
-    priority: str
+    priority: Priority
     source: str
     channels: tuple[str, ...]
     index: int
@@ -160,7 +177,9 @@ class _RuleLoader:
         channels: ChannelDirectory,
         default_topic: str,
         seen: dict[str, int],
+        watchlists: Mapping[str, Watchlist],
     ) -> None:
+        self.watchlists = watchlists
         self.data = data
         self.index = index
         self.where = f"rules[{index}]"
@@ -197,7 +216,7 @@ class _RuleLoader:
             id=rule_id or "",
             name=name,
             enabled=enabled,
-            priority=priority,
+            priority=cast(Priority, priority),  # checked above; a bad one leaves no rule
             source=source,
             channels=channels,
             index=self.index,
@@ -242,19 +261,23 @@ class _RuleLoader:
         message = self._template(reader, "message_template", None)
         subject = self._template(reader, "subject_template", DEFAULT_SUBJECT)
         rate_limit = self._rate_limit(reader)
+        group = load_group(reader, self.sink)
+        storm = load_storm(reader, self.sink, group)
         if message is None or subject is None:
             return None
         return Rule(
             id=common.id,
             name=common.name,
             enabled=common.enabled,
-            priority=cast(Priority, common.priority),
+            priority=common.priority,
             source=common.source,
             channels=common.channels,
             conditions=conditions,
             message_template=message,
             subject_template=subject,
             rate_limit=rate_limit,
+            group=group,
+            storm=storm,
             index=common.index,
         )
 
@@ -264,6 +287,7 @@ class _RuleLoader:
         self._misplaced(
             reader, _THRESHOLD_KEYS, "only applies to threshold rules (type: threshold)"
         )
+        self._misplaced(reader, _GROUP_KEYS, _GROUP_MISPLACED)
         if reader.has("rate_limit"):
             reader.error(
                 "rate_limit",
@@ -301,6 +325,7 @@ class _RuleLoader:
 
     def _threshold(self, reader: MappingReader, common: _Common) -> ThresholdRule | None:
         """``type: threshold``: a metric of device readings against a threshold."""
+        self._misplaced(reader, _GROUP_KEYS, _GROUP_MISPLACED)
         devices = self._devices(reader)
         metric = reader.required("metric", str, "")
         if reader.has("metric") and isinstance(reader.raw("metric"), str) and not metric:
@@ -549,7 +574,7 @@ class _RuleLoader:
 
     def _notify(self, reader: MappingReader, enabled: bool) -> tuple[list[str], tuple[str, ...]]:
         """(every channel named, the enabled ones in order)."""
-        names: list[Any] = reader.required("notify", list, [])
+        names: list[object] = reader.required("notify", list, [])
         if reader.has("notify") and isinstance(reader.raw("notify"), list) and not names:
             reader.error("notify", "must list at least one channel")
         notified: list[str] = []
@@ -578,7 +603,7 @@ class _RuleLoader:
 
     def _conditions(self, reader: MappingReader, required: bool) -> tuple[Condition, ...]:
         if required:
-            items: list[Any] = reader.required("conditions", list, [])
+            items: list[object] = reader.required("conditions", list, [])
         else:
             items = reader.optional("conditions", list, [])
         if reader.has("conditions") and isinstance(reader.raw("conditions"), list) and not items:
@@ -599,7 +624,10 @@ class _RuleLoader:
             value = cond.raw("value") if cond.has("value") else NO_VALUE
             if field and operator:
                 try:
-                    compiled.append(compile_condition(field, operator, value))
+                    if operator == IN_WATCHLIST:
+                        compiled.append(compile_in_watchlist(field, value, self.watchlists))
+                    else:
+                        compiled.append(compile_condition(field, operator, value))
                 except ConditionError as exc:
                     for key, message in exc.problems:
                         cond.error(key, message)

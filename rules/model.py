@@ -1,4 +1,9 @@
-"""What a loaded rule is: plain frozen records, everything compiled, nothing left to parse."""
+"""What a loaded rule is: plain frozen records, everything compiled, nothing left to parse.
+
+One hierarchy: ``BaseRule`` holds what every rule has (who it notifies and how it
+words it); ``Rule`` is the stateless match rule, notified on every match. The stateful
+rules (``rules.stateful``) derive from ``BaseRule`` too.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rules.grouping import GroupSpec, StormSpec
 from rules.operators import Condition, Predicate
 from rules.paths import MISSING, Getter
 from rules.templates import Template, format_value
@@ -33,12 +39,11 @@ class RateLimit:
         return format_value(value)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Rule:
-    """One compiled rule. ``channels`` holds only enabled channels, in ``notify`` order.
-
-    Rules compare and hash by identity: the engine hands back the very objects loaded.
-    """
+# eq=False: rules compare and hash by identity; the engine hands back the very objects
+# loaded. kw_only: subclasses add required fields after the base's defaulted ones.
+@dataclass(frozen=True, slots=True, eq=False, kw_only=True)
+class BaseRule:
+    """What every rule has. ``channels`` holds only enabled channels, in ``notify`` order."""
 
     id: str
     name: str
@@ -46,19 +51,12 @@ class Rule:
     priority: Priority
     source: str
     channels: tuple[str, ...]
-    conditions: tuple[Condition, ...]
     message_template: Template
     subject_template: Template
-    rate_limit: RateLimit | None = None
     # channel -> recipients replacing that channel's configured ones, for this rule only.
     recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Position in the config file: the engine reports matches in this order.
     index: int = 0
-    # All conditions in one predicate, built from ``conditions``: the engine's hot path.
-    matches: Predicate = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "matches", all_of(tuple(c.test for c in self.conditions)))
 
     @property
     def template_values(self) -> dict[str, object]:
@@ -70,6 +68,22 @@ class Rule:
 
     def render_subject(self, event: object, escape: Callable[[str], str] | None = None) -> str:
         return self.subject_template.render(event, self.template_values, escape)
+
+
+@dataclass(frozen=True, slots=True, eq=False, kw_only=True)
+class Rule(BaseRule):
+    """A stateless match rule: notified on every event that meets all its conditions."""
+
+    conditions: tuple[Condition, ...]
+    rate_limit: RateLimit | None = None
+    # One message per group and window instead of one per match (rules/grouping.py).
+    group: GroupSpec | None = None
+    storm: StormSpec | None = None
+    # All conditions in one predicate, built from ``conditions``: the engine's hot path.
+    matches: Predicate = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "matches", all_of(tuple(c.test for c in self.conditions)))
 
 
 def all_of(predicates: tuple[Predicate, ...]) -> Predicate:

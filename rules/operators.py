@@ -10,17 +10,19 @@ Semantics shared by every operator:
   a mapping or a list is neither equal nor unequal to a scalar.
 - Booleans are not numbers: ``equals: 1`` does not match ``true``, ``greater_than: 0``
   does not match ``true``.
+- ``regex`` searches (anchor with ``^`` and ``$``) in RE2 syntax, in time linear in the
+  text whatever the pattern (rules/linear_regex.py).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rules.linear_regex import LinearRegex, RegexError, compile_regex
 from rules.paths import MISSING, Getter, PathError, compile_path
 
 Predicate = Callable[[object], bool]
@@ -138,9 +140,9 @@ def _contains(value: Scalar) -> Predicate:
     return contains
 
 
-def _regex(pattern: re.Pattern[str]) -> Predicate:
+def _regex(pattern: LinearRegex) -> Predicate:
     search = pattern.search
-    return lambda found: isinstance(found, str) and search(found) is not None
+    return lambda found: isinstance(found, str) and search(found)
 
 
 # Comparisons accept exactly int and float: not bool, not numeric strings.
@@ -219,13 +221,17 @@ def _check_list(value: object) -> tuple[object, list[tuple[str, str]]]:
     return (None if problems else frozenset(value)), problems
 
 
+# RE2 is linear-time because it leaves out what needs backtracking; say so in each refusal.
+_REGEX_HINT = "RE2 syntax: no backreferences or lookaround; see docs/rules.md"
+
+
 def _check_regex(value: object) -> tuple[object, list[tuple[str, str]]]:
     if not isinstance(value, str):
         return None, [("value", f"expected a string (a regular expression), got {show(value)}")]
     try:
-        return re.compile(value), []
-    except re.error as exc:
-        return None, [("value", f"invalid regex {show(value)}: {exc}")]
+        return compile_regex(value), []
+    except RegexError as exc:
+        return None, [("value", f"invalid regex {show(value)}: {exc} ({_REGEX_HINT})")]
 
 
 def _check_number(value: object) -> tuple[object, list[tuple[str, str]]]:

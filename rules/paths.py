@@ -95,7 +95,7 @@ def _string_getter(keys: tuple[str | int, ...]) -> Getter:
 
         def get1(event: object) -> object:
             try:
-                return event[k0]  # type: ignore[index]
+                return event[k0]  # type: ignore[index]  # any indexable: the except is the check
             except _LOOKUP_ERRORS:
                 return MISSING
 
@@ -105,7 +105,7 @@ def _string_getter(keys: tuple[str | int, ...]) -> Getter:
 
         def get2(event: object) -> object:
             try:
-                return event[k0][k1]  # type: ignore[index]
+                return event[k0][k1]  # type: ignore[index]  # any indexable: the except is the check
             except _LOOKUP_ERRORS:
                 return MISSING
 
@@ -115,7 +115,7 @@ def _string_getter(keys: tuple[str | int, ...]) -> Getter:
 
         def get3(event: object) -> object:
             try:
-                return event[k0][k1][k2]  # type: ignore[index]
+                return event[k0][k1][k2]  # type: ignore[index]  # any indexable: the except is the check
             except _LOOKUP_ERRORS:
                 return MISSING
 
@@ -125,7 +125,7 @@ def _string_getter(keys: tuple[str | int, ...]) -> Getter:
         value = event
         try:
             for key in keys:
-                value = value[key]  # type: ignore[index]
+                value = value[key]  # type: ignore[index]  # any indexable: the except is the check
         except _LOOKUP_ERRORS:
             return MISSING
         return value

@@ -15,21 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from rules import reading as alerts_model
 from rules.model import all_of
 from rules.operators import Condition, Predicate
-from rules.paths import Getter, compile_path
 from rules.stateful import (
     DEFAULT_THRESHOLD_STATE_KEY,
-    DEFAULT_TIMESTAMP_FIELD,
+    AlertTerms,
+    Reading,
+    StatefulRule,
     _key_text,
     _number,
     event_seconds,
     metric_value,
 )
-from rules.templates import Template
 
 # Lowest first: a level's rank is its position here (the lifecycle stores the rank).
 SEVERITIES: tuple[str, ...] = ("warning", "critical")
@@ -99,48 +97,34 @@ class LevelReading:
     clears: tuple[bool, ...]
 
 
-@dataclass(slots=True, eq=False)
-class RangeRule:
-    """``type: range``: one alert per device that moves between the levels it breaches."""
+@dataclass(frozen=True, slots=True, eq=False, kw_only=True)
+class RangeRule(StatefulRule):
+    """``type: range``: one alert per device that moves between the levels it breaches.
 
-    id: str
-    name: str
-    enabled: bool
-    priority: str
-    source: str
-    channels: tuple[str, ...]  # every channel of every level, in order
-    message_template: Template
-    subject_template: Template
-    resolve_template: Template
-    no_data_template: Template
-    metric: str | None  # always set; Optional for the StatefulRule protocol
+    ``channels`` holds every channel of every level, in order; ``for_seconds`` and
+    ``repeat_interval`` are the defaults of the levels, each of which has its own.
+    """
+
+    metric: str
     levels: tuple[Level, ...]  # by rank, lowest first
     # device id -> the levels that device uses instead of ``levels``.
     overrides: Mapping[str, tuple[Level, ...]] = field(default_factory=dict)
     device_ids: frozenset[str] | None = None
     conditions: tuple[Condition, ...] = ()
     state_key: str = DEFAULT_THRESHOLD_STATE_KEY
-    timestamp_field: str = DEFAULT_TIMESTAMP_FIELD
-    notify_on_resolve: bool = False
-    for_seconds: float = 0.0  # the defaults of the levels; each level has its own
-    repeat_interval: float = 0.0
-    no_data_seconds: float = 0.0
-    expected_devices: tuple[str, ...] = ()
-    recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    index: int = 0
-    # No single threshold: the protocol's threshold fields stay None.
-    operator: str | None = field(default=None, init=False)
-    threshold: float | None = field(default=None, init=False)
     _filter: Predicate | None = field(init=False, repr=False)
-    _key: Getter = field(init=False, repr=False)
-    _time: Getter = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.metric is None or not self.levels:
-            raise ValueError("a range rule needs a metric and at least one level")
-        self._filter = all_of(tuple(c.test for c in self.conditions)) if self.conditions else None
-        self._key = compile_path(self.state_key)
-        self._time = compile_path(self.timestamp_field)
+        # Explicit base call: zero-argument super() fails in a slots dataclass (Python 3.11).
+        StatefulRule.__post_init__(self)
+        if not self.levels:
+            raise ValueError("a range rule needs at least one level")
+        tests = tuple(c.test for c in self.conditions)
+        object.__setattr__(self, "_filter", all_of(tests) if tests else None)
+
+    def alert_terms(self) -> AlertTerms:
+        # No single limit: the level in effect names it (alerts.level_stage).
+        return AlertTerms("range", self.metric)
 
     @property
     def template_values(self) -> dict[str, object]:
@@ -167,7 +151,6 @@ class RangeRule:
         device = _key_text(event.get("device_id"))
         if self.device_ids is not None and device not in self.device_ids:
             return None
-        assert self.metric is not None  # __post_init__ checked it
         value = _number(metric_value(event, self.metric))
         if value is None:
             return None
@@ -186,8 +169,8 @@ class RangeRule:
             clears=tuple(level.cleared(value) for level in levels),
         )
 
-    def observe(self, event: object) -> alerts_model.Reading | None:
-        """The protocol's single-level view: holds when the lowest level is breached.
+    def observe(self, event: object) -> Reading | None:
+        """The single-level view: holds when the lowest level is breached.
 
         The stateful stage uses ``observe_levels`` for range rules; this keeps a range
         rule usable wherever a ``StatefulRule`` is expected (the no-data sweep).
@@ -195,14 +178,4 @@ class RangeRule:
         found = self.observe_levels(event)
         if found is None:
             return None
-        return alerts_model.Reading(
-            found.key, found.breaches[0], found.clears[0], found.value, found.at
-        )
-
-
-if TYPE_CHECKING:
-    from rules.reading import StatefulRule
-
-    def _satisfy_the_protocol(rule: RangeRule) -> StatefulRule:
-        """Never called: mypy checks that a RangeRule is a StatefulRule."""
-        return rule
+        return Reading(found.key, found.breaches[0], found.clears[0], found.value, found.at)

@@ -7,8 +7,9 @@ whether the alert condition holds, whether the resolve condition holds, the valu
 the event time), or None when the event is no evaluation of the rule at all. The
 lifecycle (alerts.lifecycle) turns readings into trigger / resolve / reminder.
 
-Both classes satisfy ``rules.reading.StatefulRule``; the check at the end of this module
-lets mypy confirm it.
+``StatefulRule`` is what the lifecycle, the stateful stage and the no-data sweep work
+with; ``ThresholdRule`` and ``StatefulMatchRule`` are two of its kinds, ``RangeRule``
+(rules.range) and ``TrendRule`` (rules.trends) the others. rules.kinds names them all.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ import datetime as dt
 import math
 import operator as op
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Literal
 
-# The module, not its names: rules.reading imports rules.templates, which runs rules/__init__
-# and so this module; when rules.reading is imported first, it is not finished yet here.
-from rules import reading as alerts_model
-from rules.model import Rule, all_of
+from rules.model import BaseRule, all_of
 from rules.operators import Condition, Predicate
 from rules.paths import MISSING, Getter, compile_path
 from rules.templates import Template
@@ -40,7 +39,7 @@ MATCH_RESOLVE = "RESOLVED {rule_name}: {state_key} after {duration}"
 MATCH_NO_DATA = "{rule_name}: no data from {state_key} for {silence}"
 
 # The comparison of each operator, picked once at load: holds = compare(value, threshold).
-COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     ">": op.gt,
     ">=": op.ge,
     "<": op.lt,
@@ -88,19 +87,30 @@ def parse_duration(value: object) -> float | None:
 # -- reading events -----------------------------------------------------------------------
 
 
+_FIRST_SECOND = dt.datetime.min.replace(tzinfo=dt.UTC).timestamp()
+_LAST_SECOND = dt.datetime.max.replace(tzinfo=dt.UTC).timestamp()
+
+
 def event_seconds(value: object) -> float | None:
     """An event time in epoch seconds, or None when absent or unreadable.
 
     fastavro decodes ``timestamp-millis`` to an aware datetime; JSON events carry epoch
     milliseconds (int or float) or an ISO 8601 string. A naive datetime is taken as UTC.
+    A time outside what a datetime holds (years 1-9999 UTC) is unreadable: it could be
+    neither shown in a message nor sent on.
     """
-    cls = value.__class__
-    if cls is int or cls is float:
+    seconds = _seconds(value)
+    if seconds is None or not _FIRST_SECOND <= seconds <= _LAST_SECOND:  # NaN fails too
+        return None
+    return seconds
+
+
+def _seconds(value: object) -> float | None:
+    if type(value) is int or type(value) is float:  # exactly: not a bool
         try:
-            seconds = value / 1000.0  # type: ignore[operator]
+            return value / 1000.0
         except OverflowError:  # an int too large for a float
             return None
-        return seconds if math.isfinite(seconds) else None
     if isinstance(value, dt.datetime):
         return _aware(value).timestamp()
     if isinstance(value, str):
@@ -116,7 +126,7 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
-def metric_value(event: Mapping[str, Any], metric: str) -> object:
+def metric_value(event: Mapping[str, object], metric: str) -> object:
     """The raw value of ``metric`` in a device reading, MISSING when the event has none.
 
     In this order, as Bella's Reef's alert worker reads a reading: ``value`` when the
@@ -153,61 +163,87 @@ def _key_text(value: object) -> str | None:
 
 
 # -- the rules ------------------------------------------------------------------------------
-#
-# Not frozen: rules.reading.StatefulRule declares plain (settable) attributes, and mypy does
-# not accept a frozen dataclass's read-only fields for those. Nothing assigns to a rule after
-# load. eq=False: rules compare and hash by identity, like rules.model.Rule.
 
 
-@dataclass(slots=True, eq=False)
-class ThresholdRule:
-    """``type: threshold``: ``<metric> <operator> <threshold>`` per device (or state key)."""
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One evaluation of a stateful rule against one event, for one key (device, camera)."""
 
-    id: str
-    name: str
-    enabled: bool
-    priority: str
-    source: str
-    channels: tuple[str, ...]
-    message_template: Template
-    subject_template: Template
+    key: str
+    holds: bool  # the alert condition holds
+    clears: bool  # the resolve condition holds (``not holds`` unless hysteresis)
+    value: float | None  # the metric's value, for threshold rules
+    at: float | None  # event time in seconds, when the event has one
+
+
+@dataclass(frozen=True, slots=True)
+class AlertTerms:
+    """How a rule's alert describes itself: its kind and, for a threshold, what it measures."""
+
+    kind: Literal["threshold", "match", "range", "trend"]
+    metric: str | None = None
+    operator: str | None = None
+    threshold: float | None = None
+
+
+MATCH_TERMS = AlertTerms("match")
+
+
+@dataclass(frozen=True, slots=True, eq=False, kw_only=True)
+class StatefulRule(BaseRule, ABC):
+    """A rule with an alert per state key value: observed on every event it can evaluate."""
+
     resolve_template: Template
     no_data_template: Template
-    metric: str | None  # always set on a threshold rule; Optional for the protocol
-    operator: str | None  # the symbol: >, >=, <, <=, == or !=
-    threshold: float | None  # always set on a threshold rule
-    resolve_threshold: float | None = None
-    # None: every device; else the accepted device ids (as text).
-    device_ids: frozenset[str] | None = None
-    conditions: tuple[Condition, ...] = ()
-    state_key: str = DEFAULT_THRESHOLD_STATE_KEY  # a dot path: the alert's key
+    state_key: str  # a dot path: the alert's key
     timestamp_field: str = DEFAULT_TIMESTAMP_FIELD  # a dot path: the event time
     notify_on_resolve: bool = False
     for_seconds: float = 0.0
-    repeat_interval: float = 0.0
-    no_data_seconds: float = 0.0
+    repeat_interval: float = 0.0  # 0: no reminders
+    no_data_seconds: float = 0.0  # 0: no no-data alerts
+    # Keys (devices) that get a no-data alert even when they never report at all.
     expected_devices: tuple[str, ...] = ()
-    recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    index: int = 0
-    _holds: Callable[[Any, Any], bool] = field(init=False, repr=False)
-    _limit: float = field(init=False, repr=False)
-    _resolve_limit: float | None = field(init=False, repr=False)
-    _filter: Predicate | None = field(init=False, repr=False)
     _key: Getter = field(init=False, repr=False)
     _time: Getter = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.metric is None or self.operator is None or self.threshold is None:
-            raise ValueError("a threshold rule needs metric, operator and threshold")
-        self.operator = OPERATOR_WORDS.get(self.operator, self.operator)
-        if self.operator not in COMPARISONS:
+        object.__setattr__(self, "_key", compile_path(self.state_key))
+        object.__setattr__(self, "_time", compile_path(self.timestamp_field))
+
+    @abstractmethod
+    def observe(self, event: object) -> Reading | None:
+        """The evaluation of ``event``, or None when the event is not one (no metric, no key)."""
+
+    @abstractmethod
+    def alert_terms(self) -> AlertTerms:
+        """What this rule's alerts carry besides their key (alert events, templates)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False, kw_only=True)
+class ThresholdRule(StatefulRule):
+    """``type: threshold``: ``<metric> <operator> <threshold>`` per device (or state key)."""
+
+    metric: str
+    operator: str  # the symbol: >, >=, <, <=, == or != (a word form is normalised)
+    threshold: float
+    resolve_threshold: float | None = None
+    # None: every device; else the accepted device ids (as text).
+    device_ids: frozenset[str] | None = None
+    conditions: tuple[Condition, ...] = ()
+    state_key: str = DEFAULT_THRESHOLD_STATE_KEY
+    _holds: Callable[[float, float], bool] = field(init=False, repr=False)
+    _filter: Predicate | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Explicit base call: zero-argument super() fails in a slots dataclass (Python 3.11).
+        StatefulRule.__post_init__(self)
+        symbol = OPERATOR_WORDS.get(self.operator, self.operator)
+        if symbol not in COMPARISONS:
             raise ValueError(f"unknown threshold operator {self.operator!r}")
-        self._holds = COMPARISONS[self.operator]
-        self._limit = self.threshold
-        self._resolve_limit = self.resolve_threshold
-        self._filter = all_of(tuple(c.test for c in self.conditions)) if self.conditions else None
-        self._key = compile_path(self.state_key)
-        self._time = compile_path(self.timestamp_field)
+        object.__setattr__(self, "operator", symbol)
+        object.__setattr__(self, "_holds", COMPARISONS[symbol])
+        tests = tuple(c.test for c in self.conditions)
+        object.__setattr__(self, "_filter", all_of(tests) if tests else None)
 
     @property
     def template_values(self) -> dict[str, object]:
@@ -221,6 +257,9 @@ class ThresholdRule:
             "threshold": self.threshold,
         }
 
+    def alert_terms(self) -> AlertTerms:
+        return AlertTerms("threshold", self.metric, self.operator, self.threshold)
+
     def observe(self, event: object) -> Reading | None:
         """This rule's evaluation of ``event``, or None when ``event`` is not one.
 
@@ -232,9 +271,7 @@ class ThresholdRule:
         devices = self.device_ids
         if devices is not None and _key_text(event.get("device_id")) not in devices:
             return None
-        metric = self.metric
-        assert metric is not None  # __post_init__ checked it
-        value = _number(metric_value(event, metric))
+        value = _number(metric_value(event, self.metric))
         if value is None:
             return None
         check = self._filter
@@ -243,53 +280,25 @@ class ThresholdRule:
         key = _key_text(self._key(event))
         if key is None:
             return None
-        holds = self._holds(value, self._limit)
-        resolve_limit = self._resolve_limit
+        holds = self._holds(value, self.threshold)
+        resolve_limit = self.resolve_threshold
         clears = not holds if resolve_limit is None else not self._holds(value, resolve_limit)
-        return alerts_model.Reading(key, holds, clears, value, event_seconds(self._time(event)))
+        return Reading(key, holds, clears, value, event_seconds(self._time(event)))
 
 
-@dataclass(slots=True, eq=False)
-class StatefulMatchRule:
+@dataclass(frozen=True, slots=True, eq=False, kw_only=True)
+class StatefulMatchRule(StatefulRule):
     """``type: match`` with ``state_key``: an alert per key value that holds while matching."""
 
-    id: str
-    name: str
-    enabled: bool
-    priority: str
-    source: str
-    channels: tuple[str, ...]
     conditions: tuple[Condition, ...]
-    message_template: Template
-    subject_template: Template
-    resolve_template: Template
-    no_data_template: Template
-    state_key: str  # a dot path: the alert's key
-    timestamp_field: str = DEFAULT_TIMESTAMP_FIELD  # a dot path: the event time
-    notify_on_resolve: bool = False
-    for_seconds: float = 0.0
-    repeat_interval: float = 0.0
-    no_data_seconds: float = 0.0
-    expected_devices: tuple[str, ...] = ()
-    recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    index: int = 0
-    # Never set on a match rule: the protocol's threshold fields.
-    metric: str | None = field(default=None, init=False)
-    operator: str | None = field(default=None, init=False)
-    threshold: float | None = field(default=None, init=False)
     matches: Predicate = field(init=False, repr=False)
-    _key: Getter = field(init=False, repr=False)
-    _time: Getter = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.matches = all_of(tuple(c.test for c in self.conditions))
-        self._key = compile_path(self.state_key)
-        self._time = compile_path(self.timestamp_field)
+        StatefulRule.__post_init__(self)
+        object.__setattr__(self, "matches", all_of(tuple(c.test for c in self.conditions)))
 
-    @property
-    def template_values(self) -> dict[str, object]:
-        """The rule's own values a template may use: rule_id, rule_name, priority."""
-        return {"rule_id": self.id, "rule_name": self.name, "priority": self.priority}
+    def alert_terms(self) -> AlertTerms:
+        return MATCH_TERMS
 
     def observe(self, event: object) -> Reading | None:
         """Holds when the conditions match; None when the event lacks the state key."""
@@ -297,23 +306,4 @@ class StatefulMatchRule:
         if key is None:
             return None
         holds = self.matches(event)
-        return alerts_model.Reading(key, holds, not holds, None, event_seconds(self._time(event)))
-
-
-# Imported last: rules.range and rules.trends build on this module's helpers.
-from rules.range import RangeRule  # noqa: E402
-from rules.trends import TrendRule  # noqa: E402
-
-# Every rule the loader produces.
-AnyRule: TypeAlias = Rule | ThresholdRule | StatefulMatchRule | RangeRule | TrendRule
-StatefulRules = (ThresholdRule, StatefulMatchRule, RangeRule, TrendRule)
-
-
-if TYPE_CHECKING:
-    from rules.reading import Reading, StatefulRule
-
-    def _satisfy_the_protocol(
-        threshold: ThresholdRule, match: StatefulMatchRule
-    ) -> tuple[StatefulRule, StatefulRule]:
-        """Never called: mypy checks that both classes are StatefulRules."""
-        return threshold, match
+        return Reading(key, holds, not holds, None, event_seconds(self._time(event)))

@@ -24,22 +24,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rules import reading as alerts_model
 from rules.model import all_of
 from rules.operators import Condition, Predicate
-from rules.paths import Getter, compile_path
 from rules.stateful import (
     COMPARISONS,
     DEFAULT_THRESHOLD_STATE_KEY,
-    DEFAULT_TIMESTAMP_FIELD,
+    AlertTerms,
+    Reading,
+    StatefulRule,
     _key_text,
     _number,
     event_seconds,
     metric_value,
 )
-from rules.templates import Template
 
 TREND_TYPES = ("rate_of_change", "moving_average", "anomaly", "forecast")
 # The kinds that keep a window of readings; anomaly keeps a running mean and variance.
@@ -72,22 +71,12 @@ class Sampled:
     at: float | None
 
 
-@dataclass(slots=True, eq=False)
-class TrendRule:
+@dataclass(frozen=True, slots=True, eq=False, kw_only=True)
+class TrendRule(StatefulRule):
     """A trend rule; ``kind`` picks the statistic, the other fields its parameters."""
 
-    id: str
-    name: str
-    enabled: bool
-    priority: str
-    source: str
-    channels: tuple[str, ...]
-    message_template: Template
-    subject_template: Template
-    resolve_template: Template
-    no_data_template: Template
     kind: str
-    metric: str | None  # always set; Optional for the StatefulRule protocol
+    metric: str
     operator: str | None = None  # moving_average, forecast
     threshold: float | None = None  # every kind but anomaly (k is its threshold)
     per: float = 0.0  # rate_of_change: the change is given per this many seconds
@@ -103,24 +92,21 @@ class TrendRule:
     device_ids: frozenset[str] | None = None
     conditions: tuple[Condition, ...] = ()
     state_key: str = DEFAULT_THRESHOLD_STATE_KEY
-    timestamp_field: str = DEFAULT_TIMESTAMP_FIELD
-    notify_on_resolve: bool = False
-    for_seconds: float = 0.0
-    repeat_interval: float = 0.0
-    no_data_seconds: float = 0.0
-    expected_devices: tuple[str, ...] = ()
-    recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    index: int = 0
     _filter: Predicate | None = field(init=False, repr=False)
-    _key: Getter = field(init=False, repr=False)
-    _time: Getter = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in TREND_TYPES or self.metric is None:
-            raise ValueError("a trend rule needs a known kind and a metric")
-        self._filter = all_of(tuple(c.test for c in self.conditions)) if self.conditions else None
-        self._key = compile_path(self.state_key)
-        self._time = compile_path(self.timestamp_field)
+        # Explicit base call: zero-argument super() fails in a slots dataclass (Python 3.11).
+        StatefulRule.__post_init__(self)
+        if self.kind not in TREND_TYPES:
+            raise ValueError(f"unknown trend rule kind {self.kind!r}")
+        tests = tuple(c.test for c in self.conditions)
+        object.__setattr__(self, "_filter", all_of(tests) if tests else None)
+
+    def alert_terms(self) -> AlertTerms:
+        # The alert's value is the statistic (rate, mean, z-score, projection), judged
+        # against the threshold (k for anomaly).
+        limit = self.k if self.kind == "anomaly" else self.threshold
+        return AlertTerms("trend", self.metric, self.operator, limit)
 
     @property
     def template_values(self) -> dict[str, object]:
@@ -146,7 +132,6 @@ class TrendRule:
             return None
         if self.device_ids is not None and _key_text(event.get("device_id")) not in self.device_ids:
             return None
-        assert self.metric is not None  # __post_init__ checked it
         value = _number(metric_value(event, self.metric))
         if value is None or (self._filter is not None and not self._filter(event)):
             return None
@@ -155,8 +140,8 @@ class TrendRule:
             return None
         return Sampled(key, value, event_seconds(self._time(event)))
 
-    def observe(self, event: object) -> alerts_model.Reading | None:
-        """The protocol's view: the raw reading, never holding.
+    def observe(self, event: object) -> Reading | None:
+        """The raw reading, never holding.
 
         The stateful stage judges trend rules through alerts.trend_stage (the statistic
         needs the state in Redis); this keeps a trend rule usable as a ``StatefulRule``.
@@ -164,7 +149,7 @@ class TrendRule:
         found = self.sample(event)
         if found is None:
             return None
-        return alerts_model.Reading(found.key, False, False, found.value, found.at)
+        return Reading(found.key, False, False, found.value, found.at)
 
     # -- the statistics: None when there is not enough history yet -----------------------
 
@@ -245,11 +230,3 @@ def _seconds_text(seconds: float) -> str:
         if seconds and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
-
-
-if TYPE_CHECKING:
-    from rules.reading import StatefulRule
-
-    def _satisfy_the_protocol(rule: TrendRule) -> StatefulRule:
-        """Never called: mypy checks that a TrendRule is a StatefulRule."""
-        return rule

@@ -16,6 +16,7 @@ from typing import Any
 import redis
 
 from contract.queues import DEAD_LETTERS_KEY
+from contract.redis_replies import texts
 
 RECORDS_KEY = DEAD_LETTERS_KEY
 INDEX_KEY = "klaxon:dead:index"  # sorted set: id -> last failure time
@@ -77,8 +78,8 @@ class DeadLetterStore:
         return DeadLetter.from_json(raw) if raw else None
 
     def __iter__(self) -> Iterator[DeadLetter]:
-        for letter_id in self.client.zrange(INDEX_KEY, 0, -1):  # oldest first
-            letter = self.get(letter_id.decode())  # type: ignore[union-attr]
+        for letter_id in texts(self.client.zrange(INDEX_KEY, 0, -1)):  # oldest first
+            letter = self.get(letter_id)
             if letter is not None:
                 yield letter
 
@@ -91,7 +92,7 @@ class DeadLetterStore:
         return bool(removed)
 
     def older_than(self, cutoff: float) -> list[str]:
-        return [m.decode() for m in self.client.zrangebyscore(INDEX_KEY, "-inf", cutoff)]  # type: ignore[union-attr]
+        return texts(self.client.zrangebyscore(INDEX_KEY, "-inf", cutoff))
 
     def count(self) -> int:
         return int(self.client.zcard(INDEX_KEY))

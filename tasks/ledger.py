@@ -9,7 +9,6 @@ Invariant 2 of docs/design.md (nothing is sent twice) rests on three keys per no
 
 from __future__ import annotations
 
-import os
 import secrets
 
 import redis
@@ -17,28 +16,39 @@ import redis
 KEY_PREFIX = "klaxon:sent"
 # Longer than any replay window: a replay after this long would send again.
 SENT_TTL_SECONDS = 7 * 24 * 3600
-# Longer than the slowest send (channel timeouts are ~10 s), short enough that a worker
-# killed mid-send delays a redelivery only briefly. KLAXON_LEASE_SECONDS overrides it (tests
-# that kill a worker mid-send use a few seconds; keep it above the slowest channel timeout).
-LEASE_SECONDS = int(os.environ.get("KLAXON_LEASE_SECONDS", "60"))
+# The default send lease: longer than the slowest send (channel timeouts are ~10 s), and
+# no longer than the broker's visibility timeout (contract.celery_app), so that the lease of
+# a worker killed mid-send has expired by the time kombu hands its message to another
+# worker. Workers pass Settings.lease_seconds (KLAXON_LEASE_SECONDS; tests that kill a worker
+# mid-send use a few seconds).
+LEASE_SECONDS = 60
 
 
 class RedisLedger:
     """The ledger of one notification id."""
 
-    def __init__(self, client: redis.Redis, notification_id: str) -> None:
+    def __init__(
+        self, client: redis.Redis, notification_id: str, lease_seconds: int = LEASE_SECONDS
+    ) -> None:
         self.client = client
         self.id = notification_id
         self._sent_key = f"{KEY_PREFIX}:{notification_id}"
         self._recipients_key = f"{KEY_PREFIX}:{notification_id}:recipients"
         self._lease_key = f"{KEY_PREFIX}:{notification_id}:lease"
         self._token = secrets.token_hex(8)
+        self.lease_seconds = lease_seconds
 
     def is_sent(self) -> bool:
         return bool(self.client.exists(self._sent_key))
 
-    def acquire_lease(self, seconds: int = LEASE_SECONDS) -> bool:
-        return bool(self.client.set(self._lease_key, self._token, nx=True, ex=seconds))
+    def acquire_lease(self, seconds: int | None = None) -> bool:
+        ttl = self.lease_seconds if seconds is None else seconds
+        return bool(self.client.set(self._lease_key, self._token, nx=True, ex=ttl))
+
+    def lease_left(self) -> float | None:
+        """Seconds until the current lease (anyone's) expires; None if there is none."""
+        millis = int(self.client.pttl(self._lease_key))
+        return millis / 1000 if millis >= 0 else None
 
     def release_lease(self) -> None:
         # Delete only our own lease: after a stall longer than the lease another worker

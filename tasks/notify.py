@@ -1,104 +1,131 @@
 """The delivery tasks, one per channel (``notify.email``, ``notify.slack``, ...).
 
-Retrying lives here and nowhere else: a channel raises ``TransientError`` and Celery's
-``autoretry_for`` retries with the channel's backoff (the seed's 5 s, 10 s, 20 s by default,
-or the receiver's Retry-After when longer). ``PermanentError`` or exhausted retries end in
-a dead letter. The sent-ledger around the send makes a duplicate task a no-op.
+A failed attempt is settled here by asking ``tasks.retry.decide`` and doing what it says:
+retry after a wait (Celery's ``Task.retry``: the worker reports RETRY and Flower shows it),
+wait for another worker's lease, or keep a dead letter and fail. A retry's message is
+parked in Redis's delayed set (``tasks.delayed``), never held by the worker, so waits do not
+bound the broker's visibility timeout. The sent-ledger around the send makes a duplicate
+task a no-op.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from enum import StrEnum
+from typing import Any, NoReturn
 
 from celery import Task
-from celery.exceptions import Retry
 from celery.signals import worker_init
 
 from contract.notification import Notification
 from contract.queues import queue_for
-from contract.retry_policy import RetryPolicy
-from tasks.app_instance import app
+from tasks.app_instance import app, runtime
 from tasks.channels import CHANNELS, DeliveryError, TransientError
 from tasks.deadletters import DeadLetter, DeadLetterStore
-from tasks.ledger import LEASE_SECONDS, RedisLedger
-from tasks.runtime import runtime
+from tasks.delayed import DelayedSet
+from tasks.delayed_producer import DelayingProducer
+from tasks.ledger import RedisLedger
+from tasks.retry import Decision, Failure, GiveUp, RetryIn, WaitForLease, decide, remember
 
 log = logging.getLogger(__name__)
+
+
+class Delivered(StrEnum):
+    """What a successful task did: the Celery result, and what the metrics count."""
+
+    SENT = "sent"
+    DUPLICATE = "duplicate"
 
 
 class LeaseBusy(Exception):
     """Another worker is sending this notification id right now."""
 
+    def __init__(self, notification_id: str, seconds_left: float | None) -> None:
+        super().__init__(f"{notification_id} is being sent by another worker")
+        self.seconds_left = seconds_left
+
 
 class NotifyTask(Task):  # type: ignore[misc]
     """Base of every ``notify.<channel>`` task."""
 
-    autoretry_for = (TransientError, LeaseBusy)
-    # The seed's defaults; per-channel policies replace them in ``retry`` below.
-    max_retries = RetryPolicy().max_retries
-    retry_backoff = RetryPolicy().backoff_seconds
-    retry_jitter = False
+    # Failed attempts are counted in Redis (lease waits are not failures); ``decide`` says
+    # when to stop, so Celery's own limit is off.
+    max_retries = None
     acks_late = True
     channel_name: str = ""
 
-    def policy(self) -> RetryPolicy:
-        config, _ = runtime.channel(self.channel_name)
-        return config.retry
-
-    def retry(
+    def apply_async(
         self,
         args: Any = None,
         kwargs: Any = None,
-        exc: BaseException | None = None,
-        throw: bool = True,
-        eta: Any = None,
-        countdown: float | None = None,
-        max_retries: int | None = None,
+        task_id: str | None = None,
+        producer: Any = None,
+        link: Any = None,
+        link_error: Any = None,
+        shadow: str | None = None,
         **options: Any,
-    ) -> Retry:
-        # autoretry_for computes a countdown from the class defaults; the channel's own
-        # policy and the receiver's Retry-After decide instead. Failed attempts are counted
-        # in Redis, not by Celery's ``request.retries``, which also counts lease waits.
-        unlimited = self.request.retries + 1
-        if isinstance(exc, LeaseBusy):
-            # Another worker holds the lease: wait for it; that is not a failed attempt.
-            return super().retry(
-                args, kwargs, exc, throw, eta, LEASE_SECONDS / 4, unlimited, **options
+    ) -> Any:
+        """Publish as Celery does; a message with a countdown or ETA goes to the delayed set."""
+        if options.get("countdown") is None and options.get("eta") is None:
+            return super().apply_async(
+                args, kwargs, task_id, producer, link, link_error, shadow, **options
             )
-        if isinstance(exc, DeliveryError):
-            policy = self.policy()
-            store = DeadLetterStore(runtime.redis)
-            failed = store.failures(self.request.id)
-            if failed >= policy.max_retries:
-                raise exc  # out of retries: on_failure counts this attempt and dead-letters it
-            store.note_failure(self.request.id)
-            countdown = policy.countdown(failed, exc.retry_after)
-            max_retries = unlimited
-            log.warning(
-                "%s %s attempt %d failed (%s): %s; retrying in %.1fs",
-                self.name,
-                self.request.id,
-                failed + 1,
-                exc.reason,
-                exc,
-                countdown,
+        with self.app.connection_for_write() as connection:
+            channel = connection.default_channel
+            delaying = DelayingProducer(channel, DelayedSet(channel.client))
+            return super().apply_async(
+                args, kwargs, task_id, delaying, link, link_error, shadow, **options
             )
-        return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
 
-    def on_failure(
-        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
-    ) -> None:
-        """Permanent error or retries exhausted: keep what could not be sent."""
-        if not args or not isinstance(exc, DeliveryError):
-            log.error("%s %s failed unexpectedly: %r", self.name, task_id, exc)
-            return
-        notification = Notification.from_dict(args[0])
+    def settle(self, payload: dict[str, Any], exc: DeliveryError | LeaseBusy) -> NoReturn:
+        """Decide the fate of the failed attempt and carry it out."""
+        config, _ = runtime.channel(self.channel_name)
         store = DeadLetterStore(runtime.redis)
-        attempts, first = store.note_failure(task_id)
-        ledger = RedisLedger(runtime.redis, task_id)
-        sent = ledger.sent_recipients()
+        first = time.time()
+        decision: Decision
+        if isinstance(exc, LeaseBusy):
+            decision = decide(config.retry, Failure.LEASE_BUSY, 0, lease_left=exc.seconds_left)
+        else:
+            attempts, first = store.note_failure(self.request.id)
+            failure = Failure.TRANSIENT if isinstance(exc, TransientError) else Failure.PERMANENT
+            decision = decide(config.retry, failure, attempts - 1, exc.retry_after)
+        remember(self.request, decision)
+        match decision:
+            case GiveUp():
+                if isinstance(exc, DeliveryError):
+                    self.dead_letter(payload, exc, decision, first, store)
+                raise exc
+            case RetryIn(seconds=seconds, attempt=attempt):
+                log.warning(
+                    "%s %s attempt %d failed (%s): %s; retrying in %.1fs",
+                    self.name,
+                    self.request.id,
+                    attempt,
+                    getattr(exc, "reason", ""),
+                    exc,
+                    seconds,
+                )
+            case WaitForLease(seconds=seconds):
+                log.info(
+                    "%s %s: %s; looking again in %.1fs", self.name, self.request.id, exc, seconds
+                )
+        # Celery's own retry: publishes the same task id with retries + 1 (to the delayed
+        # set, see apply_async) and the worker reports RETRY (task-retried for Flower).
+        raise self.retry(exc=exc, countdown=seconds, throw=False)
+
+    def dead_letter(
+        self,
+        payload: dict[str, Any],
+        exc: DeliveryError,
+        decision: GiveUp,
+        first_failure_at: float,
+        store: DeadLetterStore,
+    ) -> None:
+        """Keep what could not be sent, with the recipients still owed."""
+        notification = Notification.from_dict(payload)
+        task_id = self.request.id
+        sent = RedisLedger(runtime.redis, task_id).sent_recipients()
         recipients = notification.recipients or _default_recipients(self.channel_name)
         store.add(
             DeadLetter(
@@ -109,20 +136,27 @@ class NotifyTask(Task):  # type: ignore[misc]
                 message=notification.message,
                 error=str(exc),
                 reason=str(exc.reason),
-                attempts=attempts,
-                first_failure_at=first,
+                attempts=decision.attempt,
+                first_failure_at=first_failure_at,
                 last_failure_at=time.time(),
-                notification=args[0],
+                notification=payload,
             )
         )
         log.error(
-            "%s %s dead-lettered after %d attempt(s) (%s): %s",
+            "%s %s dead-lettered after %d attempt(s) (%s, %s): %s",
             self.name,
             task_id,
-            attempts,
+            decision.attempt,
+            decision.why,
             exc.reason,
             exc,
         )
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        if not isinstance(exc, DeliveryError):
+            log.error("%s %s failed unexpectedly: %r", self.name, task_id, exc)
 
 
 def _default_recipients(channel: str) -> list[str]:
@@ -137,26 +171,29 @@ def _load_channels_at_start(**_: Any) -> None:
     runtime.preload()
 
 
-def deliver(task: NotifyTask, payload: dict[str, Any]) -> str:
+def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
     notification = Notification.from_dict(payload)
-    ledger = RedisLedger(runtime.redis, notification.id)
+    ledger = RedisLedger(runtime.redis, notification.id, runtime.settings.lease_seconds)
     if ledger.is_sent():
         log.info("%s %s was already sent; skipping the duplicate", task.name, notification.id)
-        return "duplicate"
+        return Delivered.DUPLICATE
     if not ledger.acquire_lease():
-        raise LeaseBusy(notification.id)
+        raise LeaseBusy(notification.id, ledger.lease_left())
     try:
         _, channel = runtime.channel(notification.channel)
         channel.send(notification, ledger)
         ledger.mark_done()
     finally:
         ledger.release_lease()
-    return "sent"
+    return Delivered.SENT
 
 
 def _register(channel: str) -> NotifyTask:
     def run(self: NotifyTask, payload: dict[str, Any]) -> str:
-        return deliver(self, payload)
+        try:
+            return str(deliver(self, payload))
+        except (DeliveryError, LeaseBusy) as exc:
+            self.settle(payload, exc)
 
     run.__name__ = f"notify_{channel}"
     task: NotifyTask = app.task(

@@ -33,8 +33,8 @@ class _Loaded:
 
 
 class WorkerRuntime:
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings.from_env()
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._lock = threading.Lock()
         self._loaded: _Loaded | None = None
         self._checked_at = 0.0
@@ -87,6 +87,3 @@ class WorkerRuntime:
             if built is None:
                 built = loaded.built[name] = CHANNELS[name].build(config.settings)
             return config, built
-
-
-runtime = WorkerRuntime()

@@ -1,34 +1,29 @@
 """The no-data sweep: Celery beat runs it every ``--interval`` seconds on ``klaxon.sweep``.
 
-For each stateful rule with ``no_data_seconds``, keys (devices) not heard from for that
-long get one no-data alert each (raised atomically in Redis, so overlapping sweeps raise
-it once); the next reading of that key resolves it in the bridge.
+What a sweep raises is decided in ``alerts.no_data`` and recorded by ``alerts.outcome``,
+as the bridge records its own alerts; this module only loads the rules and enqueues.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
-import uuid
 from functools import cache
 
 from confluent_kafka import Producer
 
 from alerts.events_topic import AlertEventTopic
-from alerts.expected import ExpectedDevices
-from alerts.humanize import duration
 from alerts.lifecycle import Lifecycle
-from alerts.stage import no_data_event
+from alerts.no_data import raise_due
+from alerts.outcome import record_alerts
 from alerts.store import AlertStore
-from contract.notification import Notification, Source
+from contract.notification import Notification
 from contract.publisher import CeleryPublisher
 from contract.queues import SWEEP_TASK
-from rules.compose import compose
 from rules.config import load_config
 from rules.engine import RuleEngine
-from tasks.app_instance import app
-from tasks.runtime import runtime
+from tasks.app_instance import app, runtime, task
+from tasks.delayed import DelayedSet
 
 log = logging.getLogger(__name__)
 
@@ -45,67 +40,16 @@ def sweep(now: float | None = None, publish_events: bool = True) -> list[Notific
     now = time.time() if now is None else now
     settings = runtime.settings
     config = load_config(settings.rules_config_path, default_topic=settings.kafka_topic)
-    lifecycle = Lifecycle(runtime.redis)
-    expected = ExpectedDevices(runtime.redis)
-    store = AlertStore(runtime.redis)
-    notifications: list[Notification] = []
-    raised = []
-    for rule in RuleEngine(config.rules).stateful_rules():
-        if rule.no_data_seconds <= 0:
-            continue
-        cutoff = now - rule.no_data_seconds
-        found = [
-            (key, lifecycle.raise_no_data(rule.id, key, cutoff, str(uuid.uuid4())))
-            for key in lifecycle.stale(rule.id, cutoff)
-        ]
-        # Listed devices that never reported: silent since the sweep first expected them.
-        found += [
-            (
-                key,
-                expected.raise_never_seen(
-                    rule.id, key, now, rule.no_data_seconds, str(uuid.uuid4())
-                ),
-            )
-            for key in rule.expected_devices
-        ]
-        for key, transition in found:
-            if transition is None:
-                continue
-            event = no_data_event(rule, key, transition)
-            raised.append((event, "no_data"))
-            silence = now - transition.triggered_at
-            values = {
-                "device_id": key,
-                "state_key": key,
-                "metric": rule.metric,
-                "alert_id": event.id,
-                "transition": "no_data",
-                "silence": duration(silence),
-                "silence_seconds": round(silence, 3),
-                "last_seen": dt.datetime.fromtimestamp(transition.triggered_at, dt.UTC).isoformat(),
-            }
-            notifications.extend(
-                compose(
-                    rule,
-                    rule.no_data_template,
-                    {"device_id": key, "metric": rule.metric},
-                    Source(f"klaxon.no-data/{event.id}", 0, 0),
-                    dt.datetime.fromtimestamp(now, dt.UTC).isoformat(),
-                    transition="no_data",
-                    values=values,
-                    alert={"id": event.id, "state_key": key, "triggered_at": event.triggered_at},
-                )
-            )
-            log.warning("no data from %s for rule %s for %s", key, rule.id, duration(silence))
-    store.save([event for event, _ in raised])
-    CeleryPublisher(app).publish(notifications)
-    if raised and publish_events:
-        topic = _alert_topic()
-        topic.publish(raised)
-        topic.flush()
-    return notifications
+    rules = RuleEngine(config.rules).stateful_rules()
+    raised = raise_due(rules, Lifecycle(runtime.redis), now)
+    CeleryPublisher(app).publish(raised.notifications)
+    topic = _alert_topic() if publish_events else None
+    record_alerts(AlertStore(runtime.redis), topic, raised.events)
+    return raised.notifications
 
 
-@app.task(name=SWEEP_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
+@task(SWEEP_TASK, ignore_result=True)
 def sweep_task() -> int:
+    # A backstop for the workers' retry pumps (tasks.retry_pump).
+    DelayedSet(runtime.redis).release()
     return len(sweep())

@@ -2,10 +2,12 @@
 
 Only ``notify.*`` tasks are counted:
 
-- ``alert_engine_notifications_sent_total{channel,rule_id}``: a task that returned "sent"
-  (a "duplicate" was sent before and is not counted again);
+- ``alert_engine_notifications_sent_total{channel,rule_id}``: a task that sent
+  (``Delivered.SENT``; a ``DUPLICATE`` was sent before and is not counted again);
 - ``alert_engine_notifications_failed_total{channel,error_type}``: every failed attempt,
-  retried or final; ``error_type`` is the ``DeliveryError.reason``;
+  retried or final; ``error_type`` is the ``DeliveryError.reason``. Which is which comes
+  from the task's decision (``tasks.retry.decision_of``), never worked out again here: a
+  wait for another worker's lease is not a failed attempt;
 - ``alert_engine_notification_send_time_seconds{channel}``: each attempt, prerun to postrun;
 - ``klaxon_dead_letters_total{channel}``: notifications that ended as dead letters.
 
@@ -47,16 +49,20 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import redis
 from celery import signals
 
 from contract.settings import Settings
 from contract.stats import count_worker
+from tasks.app_instance import runtime
 from tasks.channels.errors import DeliveryError
-from tasks.notify import LeaseBusy
-from tasks.runtime import runtime
+from tasks.notify import Delivered
+from tasks.retry import GiveUp, RetryIn, decision_of
+
+if TYPE_CHECKING:  # names only: importing prometheus-client here is too early (see above)
+    from prometheus_client import CollectorRegistry, Counter, Histogram
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +115,7 @@ def use_files() -> bool:
         return True
     if _metrics is not None:
         return False
-    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]  # prometheus_client: untyped
     return True
 
 
@@ -122,11 +128,11 @@ def multiprocess_active() -> bool:
 
 @dataclass(frozen=True)
 class WorkerMetrics:
-    registry: Any
-    sent: Any
-    failed: Any
-    send_time: Any
-    dead: Any
+    registry: CollectorRegistry
+    sent: Counter
+    failed: Counter
+    send_time: Histogram
+    dead: Counter
 
 
 _lock = threading.Lock()
@@ -185,15 +191,17 @@ def worker_metrics() -> WorkerMetrics:
 _started: dict[tuple[str, int], float] = {}
 
 
-def _channel(task: Any) -> str | None:
+def _channel(task: object) -> str | None:
     name = str(getattr(task, "name", "") or "")
     if not name.startswith(TASK_PREFIX):
         return None
     return str(getattr(task, "channel_name", "") or name.removeprefix(TASK_PREFIX))
 
 
-def _rule_id(args: Any) -> str:
-    if args and isinstance(args[0], dict):
+def _rule_id(request: object) -> str:
+    """The rule of a task's payload (its first argument), from Celery's task request."""
+    args = getattr(request, "args", None)
+    if isinstance(args, list | tuple) and args and isinstance(args[0], dict):
         return str(args[0].get("rule_id") or "unknown")
     return "unknown"
 
@@ -202,7 +210,7 @@ def _count(field: str) -> None:
     count_worker(runtime.redis, field)
 
 
-def _failed(channel: str, exc: BaseException | None, dead: bool) -> None:
+def _failed(channel: str, exc: object, dead: bool) -> None:
     error_type = str(exc.reason) if isinstance(exc, DeliveryError) else type(exc).__name__
     metrics = worker_metrics()
     metrics.failed.labels(channel, error_type).inc()
@@ -212,12 +220,12 @@ def _failed(channel: str, exc: BaseException | None, dead: bool) -> None:
         _count("dead")
 
 
-def _on_prerun(task_id: str = "", task: Any = None, **_: Any) -> None:
+def _on_prerun(task_id: str = "", task: object = None, **_: object) -> None:
     if _channel(task) is not None:
         _started[(task_id, threading.get_ident())] = time.perf_counter()
 
 
-def _on_postrun(task_id: str = "", task: Any = None, **_: Any) -> None:
+def _on_postrun(task_id: str = "", task: object = None, **_: object) -> None:
     started = _started.pop((task_id, threading.get_ident()), None)
     channel = _channel(task)
     if channel is None or started is None:
@@ -228,35 +236,37 @@ def _on_postrun(task_id: str = "", task: Any = None, **_: Any) -> None:
         log.debug("send time not observed: %r", exc)
 
 
-def _on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
+def _on_success(sender: object = None, result: object = None, **_: object) -> None:
     channel = _channel(sender)
-    if channel is None or result != "sent":
+    if channel is None or result != Delivered.SENT:
         return
     try:
-        worker_metrics().sent.labels(channel, _rule_id(sender.request.args)).inc()
+        worker_metrics().sent.labels(channel, _rule_id(getattr(sender, "request", None))).inc()
         _count("sent")
     except Exception as exc:  # noqa: BLE001 - metrics never break a task
         log.debug("sent notification not counted: %r", exc)
 
 
-def _on_retry(sender: Any = None, reason: Any = None, **_: Any) -> None:
+def _on_retry(
+    sender: object = None, request: object = None, reason: object = None, **_: object
+) -> None:
     channel = _channel(sender)
-    exc = getattr(reason, "exc", reason)
-    if channel is None or exc is None or isinstance(exc, LeaseBusy):
-        return  # another worker holds the lease: not a failed attempt
+    if channel is None or not isinstance(decision_of(request), RetryIn):
+        return  # a wait for another worker's lease is not a failed attempt
     try:
-        _failed(channel, exc, dead=False)
+        _failed(channel, getattr(reason, "exc", reason), dead=False)
     except Exception as error:  # noqa: BLE001 - metrics never break a task
         log.debug("failed attempt not counted: %r", error)
 
 
-def _on_failure(sender: Any = None, exception: BaseException | None = None, **_: Any) -> None:
+def _on_failure(sender: object = None, exception: BaseException | None = None, **_: object) -> None:
     channel = _channel(sender)
     if channel is None:
         return
     try:
-        # tasks.notify.NotifyTask.on_failure dead-letters exactly the DeliveryErrors.
-        _failed(channel, exception, dead=isinstance(exception, DeliveryError))
+        # The task's decision says whether it dead-lettered; without one it failed unexpectedly.
+        dead = isinstance(decision_of(getattr(sender, "request", None)), GiveUp)
+        _failed(channel, exception, dead=dead)
     except Exception as error:  # noqa: BLE001 - metrics never break a task
         log.debug("failure not counted: %r", error)
 
@@ -295,7 +305,7 @@ def start_http(pool: str = "") -> ThreadingHTTPServer | None:
 
     if multiprocess_active():
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client: untyped
     else:
         if "prefork" in pool:
             log.error(
@@ -314,36 +324,36 @@ def start_http(pool: str = "") -> ThreadingHTTPServer | None:
     return server
 
 
-def _pool_name(worker: Any) -> str:
+def _pool_name(worker: object) -> str:
     pool = getattr(worker, "pool_cls", "")
     return pool if isinstance(pool, str) else f"{getattr(pool, '__module__', '')}"
 
 
-def _on_worker_init(sender: Any = None, **_: Any) -> None:
+def _on_worker_init(sender: object = None, **_: object) -> None:
     path = prepare_multiproc_dir(os.environ, keep_pid=os.getpid())
     if use_files():
         log.info("worker metrics: %s=%s", MULTIPROC_ENV, path)
     start_http(_pool_name(sender))
 
 
-def _on_process_init(**_: Any) -> None:
+def _on_process_init(**_: object) -> None:
     # A forked child closes its inherited copy of the socket; the solo pool sends this signal
     # in the main process itself, which keeps serving.
     if _serving.server is not None and os.getpid() != _serving.pid:
         _serving.server.socket.close()
 
 
-def _on_process_shutdown(pid: int | None = None, **_: Any) -> None:
+def _on_process_shutdown(pid: int | None = None, **_: object) -> None:
     try:
         if multiprocess_active():
             from prometheus_client import multiprocess  # noqa: PLC0415
 
-            multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
+            multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]  # prometheus_client: untyped
     except Exception as exc:  # noqa: BLE001 - metrics never break a worker
         log.debug("mark_process_dead failed: %r", exc)
 
 
-def _on_worker_shutdown(**_: Any) -> None:
+def _on_worker_shutdown(**_: object) -> None:
     if _serving.server is not None and os.getpid() == _serving.pid:
         _serving.server.shutdown()
         _serving.server.server_close()

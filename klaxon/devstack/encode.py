@@ -7,7 +7,7 @@ with the same file. Registry framing registers the schema under ``<topic>-value`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +21,7 @@ from klaxon.devstack.events import PLATE_TOPIC, READING_TOPIC
 
 Format = Literal["avro", "registry", "json"]
 FORMATS: tuple[Format, ...] = ("avro", "registry", "json")
-Encoder = Callable[[dict[str, Any]], bytes]
+Encoder = Callable[[Mapping[str, object]], bytes]
 
 # The schema of each kind of event, whatever topic it is sent to.
 KIND_TOPICS = {"plates": PLATE_TOPIC, "readings": READING_TOPIC}

@@ -82,7 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: deliveries are printed by the inbox."""
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -99,7 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, status: int, data: Any) -> None:
+    def _json(self, status: int, data: object) -> None:
         self._reply(status, json.dumps(data, default=str).encode(), "application/json")
 
     def _text(self, status: int, text: str) -> None:

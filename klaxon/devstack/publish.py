@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
@@ -41,7 +40,7 @@ class EventPublisher:
                 f"cannot reach Kafka at {self.bootstrap} within {timeout:g}s: {exc.args[0]}"
             ) from exc
 
-    def _on_delivery(self, error: Any, _message: Any) -> None:
+    def _on_delivery(self, error: object, _message: object) -> None:
         if error is None:
             self.delivered += 1
             return

@@ -9,13 +9,13 @@ errors with a short code in the body (``invalid_payload``, ``invalid_token``,
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import requests
 
 from contract.channels import slack as settings_spec
 from contract.channels.masking import masked_url
 from contract.channels.slack import SlackSettings, slack_escape
+from contract.jsonsafe import Json, JsonObject
 from contract.notification import Notification
 from tasks.channels.base import ChannelSpec, RecipientLedger
 from tasks.channels.errors import DeliveryError
@@ -41,8 +41,8 @@ def _cut(text: str, limit: int) -> str:
     return _PARTIAL_ENTITY.sub("", text[: limit - 1]) + "…"
 
 
-def _event_value(event: dict[str, Any], path: str) -> str | None:
-    value: Any = event
+def _event_value(event: JsonObject, path: str) -> str | None:
+    value: Json = event
     for key in path.split("."):
         if not isinstance(value, dict) or key not in value:
             return None
@@ -52,7 +52,7 @@ def _event_value(event: dict[str, Any], path: str) -> str | None:
     return str(value)
 
 
-def payload_of(notification: Notification, settings: SlackSettings) -> dict[str, Any]:
+def payload_of(notification: Notification, settings: SlackSettings) -> JsonObject:
     """The webhook body: ``text`` is the notification fallback, ``blocks`` the rich layout."""
     text = notification.variants.get("slack") or slack_escape(notification.message)
     emoji = _PRIORITY_EMOJI.get(notification.priority.lower(), ":bell:")
@@ -63,7 +63,7 @@ def payload_of(notification: Notification, settings: SlackSettings) -> dict[str,
         if value is not None:
             fields.append(f"*{label}*\n{_cut(slack_escape(value), _FIELD_MAX)}")
     context = f"{notification.matched_at} · {notification.source.identity}"
-    body: dict[str, Any] = {
+    body: JsonObject = {
         "text": text,
         "blocks": [
             {
@@ -90,7 +90,7 @@ class SlackChannel:
         self.session = session or requests.Session()
         self.target = f"slack {masked_url(settings.webhook_url)}"
 
-    def _post(self, body: dict[str, Any]) -> requests.Response | DeliveryError:
+    def _post(self, body: JsonObject) -> requests.Response | DeliveryError:
         try:
             with transport_errors(self.target):
                 return self.session.post(

@@ -13,7 +13,6 @@ an error message.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -59,7 +58,7 @@ class GatewayHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio is un
         path = self.base.path.rstrip("/") + parts.path
         return urlunsplit((self.base.scheme, self.base.netloc, path, parts.query, ""))
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+    def request(self, method: str, url: str, *args: object, **kwargs: object) -> Response:
         self.last_response = None
         response: Response = super().request(method, self.rewrite(url), *args, **kwargs)
         self.last_response = response

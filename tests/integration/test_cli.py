@@ -57,8 +57,23 @@ def test_bridge_refuses_a_broken_config_before_touching_kafka() -> None:
     path = TESTDATA / "several_errors.yaml"
     result = klaxon("bridge", RULES_CONFIG_PATH=str(path), KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
     assert result.returncode == 1
-    assert "nothing started" in result.stderr
-    assert result.stderr.count("error: ") >= 2
+    assert result.stderr.splitlines() == [
+        f"error: {path}: {problem}"
+        for problem in (
+            'rule "r1": rules[0].priority: unknown priority "hgh" (did you mean "high"?)',
+            'rule "r1": rules[0].notify[1]: unknown channel "teams" '
+            "(known: email, slack, sms, webhook)",
+            'rule "r1": rules[0].conditions[0].value: must list at least one value',
+            'rule "r1": rules[0].conditions[1].value: invalid regex "cam-(": '
+            "missing ), unterminated subpattern at position 4",
+            "rules[1].id: is required",
+            'rules[1].conditions[0].value: expected a number, got "fast"',
+            'rules[1].message_template: invalid placeholder "{speed:>3}" (a placeholder is a '
+            "field path like {plate.normalized_text}; write {{ and }} for literal braces)",
+            'rule "r1": rules[2].id: duplicate rule id "r1" (first defined at rules[0])',
+            'rule "r1": rules[2].rate_limit.cooldown_seconds: must be positive, got -5',
+        )
+    ] + [f"9 error(s) in {path}; nothing started."]
 
 
 def test_bridge_says_clearly_when_kafka_cannot_be_reached(redis_url: str) -> None:

@@ -3,8 +3,8 @@ and Flower, with real processes against real local servers.
 
 Every count is taken at the receivers (SMTP, Slack, webhook and Twilio doubles); every wait
 has a deadline. "Nothing more will arrive" is shown by the queues being drained: no message
-in any ``notify.*`` list and none held unacknowledged (kombu's ``unacked`` hash), which also
-covers retries waiting for their countdown.
+in any ``notify.*`` list, none held unacknowledged (kombu's ``unacked`` hash) and no retry
+waiting for its countdown (the delayed set).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -30,6 +31,7 @@ import redis
 import requests
 import trustme
 
+from tasks.delayed import DELAYED_KEY
 from tests.conftest import Stack
 from tests.support.http_sink import Answer, HttpSink, Received
 from tests.support.kafka import PlateProducer, committed, plate_event
@@ -236,7 +238,11 @@ def wait_drained(client: redis.Redis) -> None:
 
 
 def queue_state(client: redis.Redis) -> dict[str, int]:
-    return {**{q: int(client.llen(q)) for q in QUEUES}, "unacked": int(client.hlen("unacked"))}
+    return {
+        **{q: int(client.llen(q)) for q in QUEUES},
+        "unacked": int(client.hlen("unacked")),
+        "delayed": int(client.zcard(DELAYED_KEY)),
+    }
 
 
 def plate_of(request: Received) -> str:
@@ -462,8 +468,36 @@ def test_retries_exhausted_leave_a_server_error_dead_letter_with_three_attempts(
 # -- 4. a worker killed in the middle of a batch -------------------------------------------
 
 KILL_PLATES = [f"KIL{n:03d}" for n in range(20)]
-SEND_DELAY = 1.0  # the sink holds every request this long before answering
 VISIBILITY = 5  # seconds; the same for both workers and the bridge
+
+
+class HeldAnswers:
+    """A sink handler: answers the first ``answer_first`` requests at once, then holds every
+    later one unanswered until ``release()``, so a test knows exactly which sends are in flight.
+    """
+
+    def __init__(self, answer_first: int) -> None:
+        self.answer_first = answer_first
+        self.answered = 0
+        self.held: list[Received] = []
+        self.lock = threading.Lock()
+        self.released = threading.Event()
+
+    def __call__(self, request: Received) -> Answer:
+        with self.lock:
+            if self.answered < self.answer_first or self.released.is_set():
+                self.answered += 1
+                return Answer()
+            self.held.append(request)
+        self.released.wait(DEADLINE)
+        return Answer()
+
+    def held_keys(self) -> set[str]:
+        with self.lock:
+            return {str(r.header("Idempotency-Key")) for r in self.held}
+
+    def release(self) -> None:
+        self.released.set()
 
 
 def test_worker_killed_mid_batch_delivers_every_notification_once_per_key(
@@ -484,7 +518,8 @@ def test_worker_killed_mid_batch_delivers_every_notification_once_per_key(
         timeout_seconds=3.5,
         retry={"max_retries": 3, "backoff_seconds": 0.5},
     )
-    sink.handler = lambda _request: Answer(delay=SEND_DELAY)
+    held = HeldAnswers(answer_first=4)
+    sink.handler = held
     # The lease (above the channel's 3.5 s timeout) expires before kombu hands the
     # killed worker's messages back, so the redelivery is not held off by it.
     env = {"KLAXON_VISIBILITY_TIMEOUT": str(VISIBILITY), "KLAXON_LEASE_SECONDS": "4"}
@@ -494,17 +529,26 @@ def test_worker_killed_mid_batch_delivers_every_notification_once_per_key(
         *(plate_event(plate, camera=f"cam-{n % 4}") for n, plate in enumerate(KILL_PLATES))
     )
 
-    # Two rounds answered, the third just received and waiting on the sink: kill now.
-    sink.wait_for(5, "/hook", timeout=DEADLINE)
+    def two_in_flight() -> set[str]:
+        keys = held.held_keys()
+        return keys if len(keys) == 2 else set()
+
+    # Two rounds answered, then both worker processes wait on an unanswered send: kill now.
+    in_flight = wait_until(
+        two_in_flight,
+        timeout=DEADLINE,
+        message=lambda: f"two sends in flight, got {len(sink.requests('/hook'))} answered",
+    )
     kill_started = time.time()
     doomed.kill()
     kill_done = time.time()
+    held.release()  # the sends in flight are answered, to a worker that is gone
     before_kill = sink.requests("/hook")
     assert len(before_kill) < len(KILL_PLATES)
     # The killed worker's deliveries stay in kombu's unacked hash...
     assert redis_client.hlen("unacked") >= 1
     # ...until they are older than the visibility timeout; a worker restores stale ones
-    # when it starts consuming (kombu's periodic sweep runs only every ~100 s).
+    # when it starts consuming, and every few seconds after (contract.celery_app).
     wait_until(
         lambda: stale_unacked(redis_client),
         timeout=DEADLINE,
@@ -526,19 +570,12 @@ def test_worker_killed_mid_batch_delivers_every_notification_once_per_key(
     assert sorted(plate_of(rs[0]) for rs in by_key.values()) == sorted(KILL_PLATES)
     assert all({plate_of(r) for r in rs} == {plate_of(rs[0])} for rs in by_key.values())
     assert all(sent_marked(redis_client, key) for key in by_key)
-    # Received within SEND_DELAY before the kill: not answered yet, so no sent-marker.
-    in_flight = {
-        k for k, rs in by_key.items() if kill_started - SEND_DELAY < rs[0].at < kill_started
-    }
+    # The sends unanswered at the kill, and only those, are sent again, once, after it.
     resent = {k for k, rs in by_key.items() if len(rs) > 1}
-    assert in_flight, "the kill hit no send in flight"
-    assert in_flight <= resent, "a send unanswered at the kill must be sent again"
-    # At most twice raw, and only sends the killed worker's two processes had in hand.
-    assert len(resent) <= 2, {k: [r.at for r in by_key[k]] for k in resent}
+    assert resent == in_flight, {k: [r.at for r in by_key[k]] for k in resent | in_flight}
     for key in resent:
-        first, second = by_key[key]
-        assert first.at < kill_done < second.at
-    assert sum(len(rs) for rs in by_key.values()) == len(KILL_PLATES) + len(resent)
+        before, after = [r for r in by_key[key] if r.at < kill_started], by_key[key][-1]
+        assert by_key[key] == [*before, after] and kill_done < after.at
     assert dead_count(redis_client) == 0
 
 

@@ -22,6 +22,7 @@ import fastavro
 import pytest
 from click.testing import CliRunner
 
+from klaxon.devstack.demo import STOLEN_BURST
 from klaxon.devstack.devconfig import write_dev_config
 from klaxon.devstack.inbox import Inbox, InboxServers
 from klaxon.devstack.ports import free_port
@@ -34,17 +35,12 @@ from tests.support.ledger import MemoryLedger, sample_notification
 from tests.support.processes import ROOT
 from tests.support.wait import wait_until
 
+GROUPED = re.compile(r"(\d+) possible stolen vehicle\(s\) \(partial plate 7GX\) at (\S+):")
 DEMO_SECONDS = 16  # the display tank overheats and recovers within the first 15 s
 
 
 def dev_argv(*args: str) -> list[str]:
-    """``klaxon dev`` once the CLI registers it, else the command module directly."""
-    from klaxon.cli import main
-
-    if "dev" in main.commands:
-        return [sys.executable, "-m", "klaxon", "dev", *args]
-    code = "from klaxon.devstack.command import dev; dev(prog_name='klaxon dev')"
-    return [sys.executable, "-c", code, *args]
+    return [sys.executable, "-m", "klaxon", "dev", *args]
 
 
 def processes_with(marker: str) -> list[int]:
@@ -156,6 +152,19 @@ def test_dev_demo_delivers_every_channel_and_a_resolve(start_dev: Any) -> None:
         page = response.read().decode()
     assert "Klaxon dev inbox" in page and received[0]["channel"] in page
 
+    # The demo's burst of stolen-pattern plates: one grouped Slack message per camera.
+    def grouped() -> list[tuple[int, str]]:
+        found = []
+        for item in get_json(f"{inbox_url}api/inbox"):
+            hit = GROUPED.match(item["message"]) if item["channel"] == "slack" else None
+            if hit:
+                found.append((int(hit.group(1)), hit.group(2)))
+        return found if sum(n for n, _ in found) >= STOLEN_BURST else []
+
+    groups = wait_until(grouped, 60, 0.5, "grouped stolen-pattern Slack messages")
+    cameras = [camera for _, camera in groups]
+    assert len(cameras) == len(set(cameras)) > 1, groups
+
     code = run.process.wait(90)
     assert code == 0, run.output
     summary = run.value("received:")
@@ -166,15 +175,21 @@ def test_dev_demo_delivers_every_channel_and_a_resolve(start_dev: Any) -> None:
 
 
 def test_dev_stops_everything_on_sigint(start_dev: Any) -> None:
-    """Ctrl-C stops the whole stack within seconds and leaves no process behind."""
+    """Ctrl-C stops the whole stack, exits 0 and leaves no process behind."""
     run = start_dev("--no-demo")
     pids = run.pids()
     run.value("Ctrl-C stops everything")
-    started = time.monotonic()
     os.kill(run.process.pid, signal.SIGINT)
-    assert run.process.wait(15) == 0, run.output
-    assert time.monotonic() - started < 10
-    assert "stopped" in run.output
+    assert run.process.wait(60) == 0, run.output
+    # Every child is accounted for; one slow to stop is SIGKILLed after the grace period.
+    stopped = wait_until(
+        lambda: next((line for line in list(run.lines) if line.startswith("stopped ")), None),
+        message=lambda: f"the 'stopped' line in:\n{run.output}",
+    )
+    forced = r"( \(.+ needed SIGKILL\))?"
+    logs = re.escape(str(run.run_dir))
+    expected = rf"stopped {len(pids)} processes in [\d.]+s{forced}; logs in {logs}"
+    assert re.fullmatch(expected, stopped), stopped
     assert_nothing_left(run, pids)
 
 
@@ -251,7 +266,7 @@ def test_supervisor_stops_stubborn_children_and_their_children(tmp_path: Path) -
     started = time.monotonic()
     killed = supervisor.stop_all()
     assert "stubborn" in killed
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started >= supervisor.grace  # it was given the grace period
     assert supervisor.survivors() == []
     assert not stubborn.alive and not forking.alive
 

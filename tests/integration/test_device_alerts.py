@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.conftest import Stack
-from tests.support import servers
+from tests.support import servers, yamlfile
 from tests.support.http_sink import HttpSink
 from tests.support.processes import ROOT
 from tests.support.readings import READING_SCHEMA_PATH, ReadingProducer, reading
@@ -203,7 +202,7 @@ def test_the_heartbeat_pings_while_healthy_and_stops_when_redis_stops(
     port = servers.free_port()
     config = tmp_path / "heartbeat.yaml"
     config.write_text(
-        yaml.safe_dump(
+        yamlfile.dump(
             {
                 "heartbeat": {"url": sink.url("/ping"), "every": "1s"},
                 "notifications": {"webhook": {"url": sink.url("/hook")}},

@@ -267,8 +267,8 @@ def test_fast_published_task_is_retried_with_backoff(
     sink: HttpSink,
     write_config: Callable[..., Path],
 ) -> None:
-    """500, 500, 200: three attempts, each gap longer than the one before."""
-    config = webhook_config(write_config, sink, retry={"backoff_seconds": 0.2})
+    """500, 500, 200: three attempts, waiting the backoff (0.5 s) and then twice that."""
+    config = webhook_config(write_config, sink, retry={"backoff_seconds": 0.5})
     stack.worker(config)
     sink.script("/hook", Answer(500), Answer(500))
     item = notification(offset=unique_offset())
@@ -278,8 +278,9 @@ def test_fast_published_task_is_retried_with_backoff(
     posts = sink.wait_for(3, "/hook", timeout=30)
     assert [p.header("Idempotency-Key") for p in posts] == [item.id] * 3
     first_gap, second_gap = posts[1].at - posts[0].at, posts[2].at - posts[1].at
-    assert first_gap >= 0.15, first_gap
-    assert second_gap > first_gap, (first_gap, second_gap)
+    # Lower bounds only (a loaded machine adds to either gap); the second shows the doubling.
+    assert first_gap >= 0.45, first_gap
+    assert second_gap >= 0.95, second_gap
     wait_until(lambda: drained(redis_client), message="the task acknowledged")
     assert stays_true(lambda: len(sink.requests("/hook")) == 3, duration=1.0)
 

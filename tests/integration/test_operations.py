@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Stack
-from tests.support import servers
+from tests.support import servers, yamlfile
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PlateProducer, committed, plate_event
 from tests.support.queues import drained
@@ -42,6 +42,15 @@ def plates_at(sink: HttpSink) -> list[str]:
     return [r.json()["message"] for r in sink.requests("/hook")]
 
 
+def delivered_offsets(sink: HttpSink) -> dict[int, list[int]]:
+    """The source offsets of the delivered notifications, sorted, per partition."""
+    found: dict[int, list[int]] = defaultdict(list)
+    for request in sink.requests("/hook"):
+        source = request.json()["source"]
+        found[source["partition"]].append(source["offset"])
+    return {partition: sorted(offsets) for partition, offsets in found.items()}
+
+
 def test_sigterm_mid_stream_commits_what_it_enqueued_and_loses_nothing(
     stack: Stack,
     kafka: str,
@@ -62,15 +71,24 @@ def test_sigterm_mid_stream_commits_what_it_enqueued_and_loses_nothing(
     for plate in plates[:150]:
         producer.send(plate_event(plate, camera=f"cam-{hash(plate) % 7}"))
     sink.wait_for(1, "/hook")
-    started = time.monotonic()
     first.signal(signal.SIGTERM)
     for plate in plates[150:]:
         producer.send(plate_event(plate, camera=f"cam-{hash(plate) % 7}"))
-    assert first.wait(10) == 0
-    assert time.monotonic() - started < 10
+    assert first.wait(60) == 0
     assert "finishing the batch in hand" in first.log()
-    done_before_restart = sum(committed(kafka, stack.group, topic).values())
-    assert done_before_restart > 0
+    done_before_restart = committed(kafka, stack.group, topic)
+    assert sum(done_before_restart.values()) > 0
+    # What the first bridge committed is exactly what it enqueued: per partition, the
+    # offsets whose notifications the worker delivered are 0 .. committed - 1.
+    wait_until(
+        lambda: len(sink.requests("/hook")) >= sum(done_before_restart.values()),
+        timeout=60,
+        message="the first bridge's notifications delivered",
+    )
+    wait_until(lambda: drained(redis_client), message="queue drained")
+    assert delivered_offsets(sink) == {
+        p: list(range(n)) for p, n in done_before_restart.items() if n > 0
+    }
 
     stack.bridge(config)
     wait_until(
@@ -101,7 +119,7 @@ def test_an_invalid_rules_file_keeps_the_old_rules_and_a_valid_one_replaces_them
 
     good = yaml.safe_load(config.read_text())
     broken = {**good, "rules": [{**good["rules"][0], "cooldown_second": 5}]}
-    config.write_text(yaml.safe_dump(broken))
+    config.write_text(yamlfile.dump(broken))
     bridge.wait_for_log("reload refused, keeping the last good rules", timeout=20)
     assert "rules[0].cooldown_second: unknown key" in bridge.log()
     producer.send(plate_event("OLD001"))
@@ -109,7 +127,7 @@ def test_an_invalid_rules_file_keeps_the_old_rules_and_a_valid_one_replaces_them
     assert bridge.alive
 
     new = {**good, "rules": [prefix_rule(topic, "new", "NEW")]}
-    config.write_text(yaml.safe_dump(new))
+    config.write_text(yamlfile.dump(new))
     bridge.wait_for_log("rules reloaded from", timeout=20)
     producer.send(plate_event("OLD002"), plate_event("NEW001"))
     sink.wait_for(1, "/hook", where=lambda r: r.json()["message"] == "NEW001")
@@ -124,17 +142,35 @@ def test_sighup_reloads_the_rules(
     sink: HttpSink,
     topic: str,
     write_config: Callable[..., Path],
+    redis_client: redis.Redis,
 ) -> None:
-    """SIGHUP asks for a reload at once, whatever the file watch has seen."""
+    """SIGHUP reloads the rules file at once: the new rule fires and the old one no longer does."""
     config = write_config(
         {"webhook": {"url": sink.url("/hook")}}, [prefix_rule(topic, "old", "OLD")]
     )
     stack.worker(config)
     bridge = stack.bridge(config)
+    # The file watch compares the file's content, so with the content unchanged only the
+    # signal can cause this reload.
     bridge.signal(signal.SIGHUP)
     bridge.wait_for_log("rules reloaded from", timeout=20)
-    PlateProducer(kafka, registry.url, topic).send(plate_event("OLD003"))
-    sink.wait_for(1, "/hook")
+    assert bridge.log().count("rules reloaded from") == 1
+
+    good = yaml.safe_load(config.read_text())
+    config.write_text(yamlfile.dump({**good, "rules": [prefix_rule(topic, "new", "NEW")]}))
+    bridge.signal(signal.SIGHUP)
+    wait_until(
+        lambda: bridge.log().count("rules reloaded from") >= 2,
+        timeout=20,
+        message=lambda: f"a second reload in the bridge's log:\n{bridge.log()[-2000:]}",
+    )
+    # One camera, so one partition: OLD004 is evaluated before NEW002 is.
+    PlateProducer(kafka, registry.url, topic).send(plate_event("OLD004"), plate_event("NEW002"))
+    sink.wait_for(1, "/hook", where=lambda r: r.json()["message"] == "NEW002")
+    wait_until(lambda: drained(redis_client), message="queue drained")
+    assert [(r.json()["rule_id"], r.json()["message"]) for r in sink.requests("/hook")] == [
+        ("new", "NEW002")
+    ]
 
 
 SEED_METRICS = {

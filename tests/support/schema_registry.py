@@ -20,6 +20,8 @@ class SchemaRegistryDouble:
         self._ids: dict[str, int] = {}
         self._schemas: dict[int, str] = {}
         self._subjects: set[str] = set()
+        # Failure injection: schema ids whose lookups answer this status instead.
+        self._failing: dict[int, int] = {}
         self.sink = HttpSink(self._handle)
         self.url = self.sink.url("").rstrip("/")
 
@@ -37,12 +39,25 @@ class SchemaRegistryDouble:
             with self._lock:
                 return Answer(200, sorted(self._subjects))
         if request.method == "GET" and (match := _BY_ID.match(path)):
+            schema_id = int(match.group("id"))
             with self._lock:
-                schema = self._schemas.get(int(match.group("id")))
+                failing = self._failing.get(schema_id)
+                schema = self._schemas.get(schema_id)
+            if failing is not None:
+                return Answer(failing, {"error_code": failing * 100, "message": "injected"})
             if schema is None:
                 return Answer(404, {"error_code": 40403, "message": "Schema not found"})
             return Answer(200, {"schema": schema})
         return Answer(404, {"error_code": 404, "message": "not found"})
+
+    def fail_lookups(self, schema_id: int, status: int = 500) -> None:
+        """Answer ``status`` to every lookup of ``schema_id`` until ``heal``."""
+        with self._lock:
+            self._failing[schema_id] = status
+
+    def heal(self, schema_id: int) -> None:
+        with self._lock:
+            self._failing.pop(schema_id, None)
 
     def lookups(self) -> int:
         return sum(1 for r in self.sink.requests() if r.method == "GET")

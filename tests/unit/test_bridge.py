@@ -16,7 +16,7 @@ from confluent_kafka import TopicPartition
 
 from alerts.events_topic import AlertEventTopic
 from alerts.lifecycle import Lifecycle
-from alerts.stage import StatefulStage
+from alerts.stateful_stage import StatefulStage
 from alerts.store import AlertStore
 from contract.celery_app import make_app
 from contract.fast_publisher import PipelinedPublisher
@@ -193,7 +193,11 @@ def test_a_rejected_message_is_copied_to_the_dlq_before_the_commit(harness: Harn
             ("klaxon.original.topic", TOPIC.encode()),
             ("klaxon.original.partition", b"1"),
             ("klaxon.original.offset", b"9"),
-            ("klaxon.error", b"invalid JSON: Expecting value: line 1 column 1 (char 0)"),
+            (
+                "klaxon.error",
+                b"invalid JSON: unexpected character, expected a JSON value:"
+                b" line 1 column 1 (char 0)",
+            ),
         ],
     }
     assert harness.consumer.commits == [[(TOPIC, 1, 10)]]

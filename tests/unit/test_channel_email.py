@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -357,10 +356,34 @@ def test_no_recipients_is_permanent(plain: SmtpServer) -> None:
     assert str(caught.value) == f"smtp 127.0.0.1:{plain.port}: no recipients to send to"
 
 
-def test_ca_file_is_read_for_the_tls_context(ca_file: str, tmp_path: Path) -> None:
-    """The private CA file is trusted in addition to verification staying on."""
+def test_ca_file_is_read_for_the_tls_context(ca_file: str) -> None:
+    """The TLS context trusts the private CA named by ca_file, with verification on."""
     settings = EmailSettings(smtp_host="mx", from_address="k@example.com", ca_file=ca_file)
     context = EmailChannel(settings).tls_context()
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname is True
-    assert any(c["subject"] for c in context.get_ca_certs())
+    # The test CA as the ssl module decodes it (subject, serial number, validity).
+    reference = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    reference.load_verify_locations(cafile=ca_file)
+    [test_ca] = reference.get_ca_certs()
+    assert test_ca in context.get_ca_certs()
+
+
+def test_ca_file_does_not_trust_a_certificate_from_another_ca(ca_file: str) -> None:
+    """With ca_file naming one CA, a server certificate signed by an unrelated CA is refused."""
+    other_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1", "localhost").configure_cert(other_tls)
+    server = SmtpServer("tls", other_tls, user=USER)
+    try:
+        channel = channel_for(
+            server, security="tls", ca_file=ca_file, username=USER[0], password=USER[1]
+        )
+        with pytest.raises(PermanentError) as caught:
+            channel.send(sample_notification(), MemoryLedger())
+        assert caught.value.reason is Reason.CLIENT_ERROR
+        assert str(caught.value).startswith(
+            f"smtp 127.0.0.1:{server.port}: TLS certificate verification failed"
+        )
+        assert server.mail == []
+    finally:
+        server.close()

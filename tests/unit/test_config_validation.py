@@ -25,6 +25,12 @@ PLACEHOLDER_HINT = (
     "write {{ and }} for literal braces)"
 )
 
+RE2_HINT = "(RE2 syntax: no backreferences or lookaround; see docs/rules.md)"
+NO_ALIASES = (
+    "is not allowed in a config file "
+    "(aliases can expand a few lines into gigabytes): write the value out"
+)
+
 # One fixture per mistake: the exact errors it must produce, in order, without the
 # "<file>: " prefix. "{dir}" stands for the fixture directory.
 CASES: dict[str, list[str]] = {
@@ -40,8 +46,15 @@ CASES: dict[str, list[str]] = {
     ],
     "wrong_type": ["rule \"r1\": rules[0].enabled: expected true or false, got 'yes'"],
     "bad_regex": [
-        'rule "r1": rules[0].conditions[0].value: invalid regex "([": '
-        "unterminated character set at position 1",
+        f'rule "r1": rules[0].conditions[0].value: invalid regex "([": missing ]: [ {RE2_HINT}',
+    ],
+    "regex_backreference": [
+        'rule "doubled": rules[0].conditions[0].value: invalid regex "^(\\\\w)\\\\1": '
+        f"invalid escape sequence: \\1 {RE2_HINT}",
+    ],
+    "regex_lookahead": [
+        'rule "not_test": rules[0].conditions[0].value: invalid regex "^(?!TEST)": '
+        f"invalid perl operator: (?! {RE2_HINT}",
     ],
     "unknown_channel": [
         'rule "r1": rules[0].notify[0]: unknown channel "teams" '
@@ -161,6 +174,10 @@ CASES: dict[str, list[str]] = {
         '<file>: expected a mapping with notifications and rules, got [{"id": "r1"}, {"id": "r2"}]',
     ],
     "empty_file": ["<file>: the file is empty: expected a mapping with notifications and rules"],
+    "yaml_anchor": [f'line 2, column 12: YAML anchor "&hook" {NO_ALIASES}'],
+    "yaml_alias": [f'line 7, column 13: YAML alias "*channels" {NO_ALIASES}'],
+    "yaml_alias_bomb": [f'line 10, column 7: YAML anchor "&l0" {NO_ALIASES}'],
+    "yaml_too_deep": ["line 10, column 70: lists and mappings nested more than 64 levels deep"],
 }
 
 
@@ -207,7 +224,7 @@ def test_all_errors_are_reported_at_once() -> None:
             "(known: email, slack, sms, webhook)",
             'rule "r1": rules[0].conditions[0].value: must list at least one value',
             'rule "r1": rules[0].conditions[1].value: invalid regex "cam-(": '
-            "missing ), unterminated subpattern at position 4",
+            f"missing ): cam-( {RE2_HINT}",
             "rules[1].id: is required",
             'rules[1].conditions[0].value: expected a number, got "fast"',
             f'rules[1].message_template: invalid placeholder "{{speed:>3}}" {PLACEHOLDER_HINT}',
@@ -454,3 +471,44 @@ def test_config_holds_stateless_and_stateful_rules(tmp_path: Path) -> None:
     engine = RuleEngine(config.rules)
     assert engine.topics == frozenset({"plates.v2", "devices.readings"})
     assert [r.id for r in engine.stateful("plates.v2")] == ["s1"]
+
+
+def test_sources_set_event_limits_per_topic_with_defaults(tmp_path: Path) -> None:
+    """sources: max_depth and max_bytes are read per topic; others keep 64 and 1 MiB."""
+    text = WEBHOOK_ONLY + (
+        "sources:\n  alpr.plates.detected: {max_depth: 8, max_bytes: 4096}\n"
+        "  reef.readings: {format: json}\n"
+    )
+    config = load_config(write(tmp_path, text), env={})
+    plates = config.source("alpr.plates.detected")
+    assert (plates.max_depth, plates.max_bytes) == (8, 4096)
+    assert (config.source("reef.readings").max_depth, config.source("other").max_bytes) == (
+        64,
+        1024 * 1024,
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "max_depth: 0",
+            "max_depth: must be from 1 to 512 (levels of nested objects and lists), got 0",
+        ),
+        (
+            "max_depth: 513",
+            "max_depth: must be from 1 to 512 (levels of nested objects and lists), got 513",
+        ),
+        ("max_depth: 2.5", "max_depth: expected a whole number, got 2.5"),
+        ("max_bytes: 0", "max_bytes: must be at least 1 (bytes of one message), got 0"),
+        ("max_bytes: 1MB", "max_bytes: expected a whole number, got '1MB'"),
+    ],
+)
+def test_bad_event_limits_name_the_topic_and_the_field(
+    tmp_path: Path, setting: str, message: str
+) -> None:
+    """A limit out of range or of the wrong type is an error at sources["<topic>"].<field>."""
+    path = write(tmp_path, WEBHOOK_ONLY + f"sources:\n  plates.raw: {{{setting}}}\n")
+    config, problems = check_config(path, env={})
+    assert config is None
+    assert [str(p) for p in problems] == [f'{path}: sources["plates.raw"].{message}']

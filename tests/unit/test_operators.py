@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+import time
+
 import pytest
 
 from rules.operators import OPERATORS, ConditionError, compile_condition
@@ -192,7 +196,13 @@ def problems(field: str, operator: str, *value: object) -> list[tuple[str, str]]
         (
             "regex",
             "([",
-            [("value", 'invalid regex "([": unterminated character set at position 1')],
+            [
+                (
+                    "value",
+                    'invalid regex "([": missing ]: [ '
+                    "(RE2 syntax: no backreferences or lookaround; see docs/rules.md)",
+                )
+            ],
         ),
         ("regex", 5, [("value", "expected a string (a regular expression), got 5")]),
         ("greater_than", "5", [("value", 'expected a number, got "5"')]),
@@ -236,3 +246,69 @@ def test_bad_field_and_bad_value_are_both_reported() -> None:
         ),
         ("value", 'expected a number, got "x"'),
     ]
+
+
+# -- regex: RE2, linear time ---------------------------------------------------------------
+
+RE2_HINT = "(RE2 syntax: no backreferences or lookaround; see docs/rules.md)"
+
+
+def test_a_backtracking_pattern_runs_in_linear_time() -> None:
+    """(a+)+$ against forty a's and a b answers at once (Python's re takes hours)."""
+    condition = compile_condition("plate.normalized_text", "regex", "(a+)+$")
+    started = time.monotonic()
+    assert not condition.test({"plate": {"normalized_text": "a" * 40 + "b"}})
+    assert not condition.test({"plate": {"normalized_text": "a" * 100_000 + "b"}})
+    # Far above RE2's microseconds, far below the hours a backtracking engine needs.
+    assert time.monotonic() - started < 5
+    assert condition.test({"plate": {"normalized_text": "xaaa"}})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        (r"^(\w)\1", r"invalid escape sequence: \1"),
+        ("^(?!TEST)", "invalid perl operator: (?!"),
+        ("(?<=A)B", "invalid perl operator: (?<="),
+        ("(?>A+)B", "invalid perl operator: (?>"),
+        ("A++", "bad repetition operator: ++"),
+        (r"ABC\Z", r"invalid escape sequence: \Z"),
+        ("(?x) A B", "invalid perl operator: (?x"),
+        ("((A{100}){100})", "invalid repetition size: {100}"),
+    ],
+)
+def test_patterns_re2_cannot_run_are_refused_never_run_by_python_re(
+    pattern: str, reason: str
+) -> None:
+    """Python's re accepts each of these; RE2 refuses them, and nothing falls back to re."""
+    re.compile(pattern)  # the backtracking engine would have run it
+    assert problems("plate.normalized_text", "regex", pattern) == [
+        ("value", f"invalid regex {json.dumps(pattern)}: {reason} {RE2_HINT}")
+    ]
+
+
+def test_a_pattern_too_large_for_re2_memory_is_refused() -> None:
+    """A pattern whose program exceeds RE2's memory budget is a load error, not a slow match."""
+    pattern = "A" * 10_000_000
+    assert problems("plate.normalized_text", "regex", pattern)[0][1].endswith(
+        f": pattern too large - compile failed {RE2_HINT}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("C1", "ABC123", True),  # a search, anywhere in the text
+        ("^C1", "ABC123", False),
+        ("3$", "ABC123\n", False),  # RE2's $ is the end of the text, not before a last \n
+        (r"(?i)^abc", "ABC123", True),
+        (r"\d{3}", "ABC\u0663\u0664\u0665", False),  # \d is ASCII digits only
+        (r"\p{Greek}", "ΑΒΓ", True),
+        ("é", "café", True),
+        ("ABC", "\ud800ABC", True),  # a lone surrogate from JSON does not raise
+    ],
+)
+def test_regex_semantics_under_re2(pattern: str, text: str, expected: bool) -> None:
+    """regex searches the text with RE2 semantics, over any Python string."""
+    event = {"plate": {"normalized_text": text}}
+    assert matches("plate.normalized_text", "regex", pattern, event) is expected

@@ -9,11 +9,11 @@ import pytest
 import redis
 
 from alerts.lifecycle import Lifecycle
-from alerts.stage import StatefulStage
+from alerts.stateful_stage import StatefulStage
 from contract.notification import Notification, Source, notification_id
 from ingest.cooldown import Cooldowns
 from ingest.decoding import Decoder
-from ingest.pipeline import Decoded, Match, Pipeline, Rejected
+from ingest.pipeline import Decoded, Failures, Match, Pipeline, Rejected
 from rules.engine import RuleEngine
 from tests.support.fakes import Clock, FakeMessage
 from tests.support.rules import compile_rules
@@ -97,7 +97,7 @@ def test_evaluate_pairs_each_event_with_the_rules_it_matches_in_config_order(
     listed_and_unsure = decoded(plate("XYZ789", confidence=0.3), offset=1)
     unlisted = decoded(plate("QQQ000"), offset=2)
 
-    matches = pipeline.evaluate([listed_and_unsure, unlisted])
+    matches = pipeline.evaluate([listed_and_unsure, unlisted], Failures())
 
     assert matches == [
         Match(listed_and_unsure, rule(pipeline, "watchlist")),
@@ -112,9 +112,10 @@ def test_admit_lets_the_first_of_a_cooldown_through_and_rules_without_one_always
     first = decoded(plate("ABC123", confidence=0.3), offset=1)
     again = decoded(plate("ABC123", confidence=0.3), offset=2)
     other = decoded(plate("XYZ789"), offset=3)
-    matches = pipeline.evaluate([first, again, other])
+    failures = Failures()
+    matches = pipeline.evaluate([first, again, other], failures)
 
-    admitted = pipeline.admit(matches)
+    admitted = pipeline.admit(matches, pipeline.cooldown_requests(matches, failures))
 
     watchlist, unsure = rule(pipeline, "watchlist"), rule(pipeline, "unsure-read")
     assert admitted == [
@@ -134,7 +135,7 @@ def test_notifications_are_one_per_channel_with_deterministic_ids_and_escaped_va
     event = plate("ABC123", camera="cam-<n>&1")
     match = Match(decoded(event, offset=41, partition=3), rule(pipeline, "watchlist"))
 
-    built = pipeline.notifications([match])
+    built = pipeline.notifications([match], Failures(), pipeline._now())
 
     common: dict[str, Any] = {
         "rule_id": "watchlist",

@@ -131,7 +131,8 @@ def test_avro_encoder_round_trips() -> None:
     """Schemaless Avro decodes with the same local schema."""
     event = plates(1)[0]
     decoded = decode(make_encoder("avro", "plates", "alpr.plates.detected")(event), PLATE_SCHEMA)
-    assert decoded["plate"] == pytest.approx(event["plate"])
+    # The optional candidates field decodes as null when the producer leaves it out.
+    assert decoded["plate"] == pytest.approx({"candidates": None, **event["plate"]})
     assert decoded["event_id"] == event["event_id"]
 
 

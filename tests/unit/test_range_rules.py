@@ -14,7 +14,7 @@ import yaml
 
 from alerts.level_stage import LevelChange
 from alerts.lifecycle import Lifecycle
-from alerts.stage import StatefulStage
+from alerts.stateful_stage import StatefulStage
 from contract.notification import Notification, Source
 from contract.problems import ProblemSink
 from ingest.pipeline import Decoded
@@ -72,7 +72,9 @@ class Feed:
             "timestamp": int((T0 + at) * 1000),
         }
         message = FakeMessage(TOPIC, 0, self.offset, None)
-        changes = self.stage.changes([Decoded(message, Source(TOPIC, 0, self.offset), event)])
+        item = Decoded(message, Source(TOPIC, 0, self.offset), event)
+        now = self.stage.clock()
+        changes = self.stage.apply(self.stage.observe(item, now), now)
         assert all(isinstance(c, LevelChange) for c in changes)
         return [c for c in changes if isinstance(c, LevelChange)]
 

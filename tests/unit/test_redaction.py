@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from contract.redaction import SECRETS, RedactingFilter, SecretRegistry, install
 from contract.secret_forms import env_secrets, settings_secrets
@@ -20,6 +19,7 @@ from contract.settings import Settings
 from tasks import runtime as runtime_module
 from tasks.channels.webhook import WebhookSettings
 from tasks.runtime import WorkerRuntime
+from tests.support import yamlfile
 
 SLACK_URL = "https://hooks.example.com/services/T0AB12CD/B0XY34ZW/abcdefghijklmnopqrstuvwx"
 TOKEN = "tok-3f9a1c77e2b4"
@@ -218,7 +218,7 @@ def test_worker_runtime_adds_the_secrets_of_each_config_it_loads(
 
     def write(token: str, mtime: float) -> None:
         hook = {"url": "http://127.0.0.1:1/hook", "auth": {"type": "bearer", "token": token}}
-        path.write_text(yaml.safe_dump({"notifications": {"webhook": hook}, "rules": [rule]}))
+        path.write_text(yamlfile.dump({"notifications": {"webhook": hook}, "rules": [rule]}))
         os.utime(path, (mtime, mtime))
 
     first, second = f"first-{uuid.uuid4().hex}", f"second-{uuid.uuid4().hex}"

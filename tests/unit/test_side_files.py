@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ingest.reload import Reloader
 from rules.config import KlaxonConfig, check_config
 from rules.range import RangeRule
 from rules.stateful import ThresholdRule
+from tests.support import yamlfile
 
 SLACK = {"slack": {"enabled": True, "webhook_url": "https://hooks.example/T/B/X"}}
 
@@ -31,7 +30,7 @@ def band(**extra: Any) -> dict[str, Any]:
 
 def write_rules(tmp_path: Path, *rules: dict[str, Any]) -> Path:
     path = tmp_path / "rules.yaml"
-    path.write_text(yaml.safe_dump({"notifications": SLACK, "rules": list(rules)}))
+    path.write_text(yamlfile.dump({"notifications": SLACK, "rules": list(rules)}))
     return path
 
 
@@ -122,10 +121,12 @@ def test_a_changed_side_file_asks_for_a_reload(tmp_path: Path) -> None:
     limits.write_text("frag-tank: {warning: {high: 26.5}}\n")
     path = write_rules(tmp_path, band(overrides_file="limits.yaml"))
     applied: list[KlaxonConfig] = []
-    reloader = Reloader(path, "plates", applied.append, poll_seconds=0.01)
     config, _ = check_config(path, env={})
     assert config is not None
-    reloader.watch_also(config.side_files)
+    assert config.watched_files == (limits,)
+    reloader = Reloader(
+        path, "plates", applied.append, poll_seconds=0.01, watched=config.watched_files
+    )
     limits.write_text("frag-tank: {warning: {high: 26.0}}\n")
     reloader.start_watching()
     try:

@@ -13,12 +13,13 @@ import yaml
 from contract.problems import ProblemSink
 from rules.config import check_config, load_config
 from rules.engine import RuleEngine
+from rules.kinds import AnyRule
 from rules.loader import ChannelDirectory, load_rules
 from rules.model import Rule
-from rules.reading import Reading, StatefulRule
 from rules.stateful import (
-    AnyRule,
+    Reading,
     StatefulMatchRule,
+    StatefulRule,
     ThresholdRule,
     event_seconds,
     parse_duration,
@@ -472,7 +473,9 @@ def test_stateful_match_rule_defaults() -> None:
     rule = camera_rule()
     assert rule.source == "plates"  # the default topic, as for any match rule
     assert rule.state_key == "camera_id"
-    assert (rule.metric, rule.operator, rule.threshold) == (None, None, None)
+    terms = rule.alert_terms()  # a match rule measures nothing: no metric fields at all
+    assert (terms.metric, terms.operator, terms.threshold) == (None, None, None)
+    assert not hasattr(rule, "metric")
     assert rule.resolve_template.text == "RESOLVED {rule_name}: {state_key} after {duration}"
     assert rule.no_data_template.text == "{rule_name}: no data from {state_key} for {silence}"
     assert (rule.for_seconds, rule.repeat_interval, rule.no_data_seconds) == (0, 0, 0)
@@ -500,14 +503,18 @@ def test_stateful_match_rule_observes_every_event_with_the_key() -> None:
     assert rule.observe(None) is None
 
 
-# -- the protocol ----------------------------------------------------------------------
+# -- the base ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("kind", ["threshold", "match"])
 def test_both_kinds_have_every_protocol_member(kind: str) -> None:
-    """Everything rules.reading.StatefulRule declares (mypy checks the types, in rules.stateful)."""
+    """Both kinds have every member of their base, rules.stateful.StatefulRule."""
     rule: StatefulRule = threshold_rule() if kind == "threshold" else camera_rule()
-    members = set(typing.get_type_hints(StatefulRule)) | {"template_values", "observe"}
+    members = set(typing.get_type_hints(StatefulRule)) | {
+        "template_values",
+        "observe",
+        "alert_terms",
+    }
     assert "no_data_template" in members
     for member in members:
         assert hasattr(rule, member), member
@@ -527,7 +534,7 @@ def test_threshold_template_values_and_default_message() -> None:
     event = reading(85.2)
     found = rule.observe(event)
     assert found is not None
-    # What the stateful stage adds for a transition (alerts.stage.Change.template_values).
+    # What the stateful stage adds for a transition (alerts.stateful_stage.Change.template_values).
     values = {**rule.template_values, "current_value": found.value, "device_id": found.key}
     assert rule.message_template.render(event, values) == (
         "Temp high: tank-1 temperature = 85.2 (> 82.0)"

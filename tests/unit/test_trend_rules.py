@@ -13,7 +13,7 @@ import redis
 import yaml
 
 from alerts.lifecycle import Lifecycle
-from alerts.stage import Change, StatefulStage
+from alerts.stateful_stage import Change, StatefulStage
 from alerts.trends import TrendStore
 from contract.notification import Source
 from contract.problems import ProblemSink
@@ -63,7 +63,9 @@ class Feed:
             "timestamp": int((T0 + at) * 1000),
         }
         message = FakeMessage(TOPIC, 0, self.offset, None)
-        changes = self.stage.changes([Decoded(message, Source(TOPIC, 0, self.offset), event)])
+        item = Decoded(message, Source(TOPIC, 0, self.offset), event)
+        now = self.stage.clock()
+        changes = self.stage.apply(self.stage.observe(item, now), now)
         return [c for c in changes if isinstance(c, Change)]
 
 

@@ -4,6 +4,9 @@ notifications.
 Runs beside the stateless stage (match -> cooldown). A threshold rule, or any rule with a
 ``state_key``, is observed on every event that carries its metric or key, matching or not,
 because a non-matching reading is what resolves an alert.
+
+Range rules move one alert between levels (alerts.level_stage); trend rules keep their
+state in Redis (alerts.trend_stage), whose verdicts then go through the usual lifecycle.
 """
 
 from __future__ import annotations
@@ -11,31 +14,59 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol, cast
 
 from alerts.humanize import duration
 from alerts.level_stage import LevelChange, LevelStage
 from alerts.levels import LevelLifecycle
 from alerts.lifecycle import Lifecycle, Observation, Transition
 from alerts.store import AlertEvent
-from alerts.trend_stage import TrendStage
+from alerts.trend_stage import Guard, TrendStage
 from alerts.trends import TrendStore
-from contract.notification import Notification
+from contract.notification import Notification, Source, TransitionKind
 from rules.compose import compose
 from rules.range import LevelReading, RangeRule
-from rules.reading import Reading, StatefulRule
+from rules.stateful import Reading, StatefulRule
 from rules.trends import Sampled, TrendRule
 
 _ALERT_NAMESPACE = uuid.UUID("0b7f3f0e-53a1-4b0e-9f43-6b6c61786f6e")
+
+_RESOLVING = (TransitionKind.RESOLVE, TransitionKind.NO_DATA_RESOLVE)
+
+
+class Observed(Protocol):
+    """One decoded event of the batch (``ingest.pipeline.Decoded``, a floor above)."""
+
+    @property
+    def event(self) -> Mapping[str, object]: ...
+    @property
+    def source(self) -> Source: ...
+
+
+# (the decoded event, the rule, what it read, the observation for the lifecycle)
+ReadingPending = tuple[Observed, StatefulRule, Reading, Observation]
+# A range rule's reading of its levels, for alerts.level_stage.
+RangePending = tuple[Observed, RangeRule, LevelReading]
+# A trend rule's sample: its verdict needs the trend state in Redis (alerts.trend_stage).
+TrendPending = tuple[Observed, TrendRule, Sampled]
+# What ``observe`` reads from one event; the event comes first in each.
+Pending = ReadingPending | RangePending | TrendPending
+
+
+@contextmanager
+def unguarded(item: Observed, step: str) -> Iterator[None]:
+    """No guard: an error in the step stops the whole apply."""
+    yield
 
 
 @dataclass(frozen=True)
 class Change:
     """A lifecycle transition caused by one event for one stateful rule."""
 
-    decoded: Any  # ingest.pipeline.Decoded
+    decoded: Observed
     rule: StatefulRule
     reading: Reading
     transition: Transition
@@ -44,20 +75,20 @@ class Change:
     def alert_event(self) -> AlertEvent:
         rule, reading, transition = self.rule, self.reading, self.transition
         source = self.decoded.source
-        if transition.kind == "no_data_resolve":
+        if transition.kind == TransitionKind.NO_DATA_RESOLVE:
             return no_data_event(rule, reading.key, transition).resolved(self.at, reading.value)
+        terms = rule.alert_terms()
+        resolves = transition.kind == TransitionKind.RESOLVE
         event = AlertEvent(
             id=transition.alert_id,
             rule_id=rule.id,
             device_id=reading.key,
             triggered_at=transition.triggered_at,
-            current_value=(
-                transition.trigger_value if transition.kind == "resolve" else reading.value
-            ),
-            threshold_value=rule.threshold,
-            operator=rule.operator,
-            metric=rule.metric,
-            kind="threshold" if rule.metric is not None else "match",
+            current_value=transition.trigger_value if resolves else reading.value,
+            threshold_value=terms.threshold,
+            operator=terms.operator,
+            metric=terms.metric,
+            kind=terms.kind,
             metadata={
                 "rule_name": rule.name,
                 "priority": rule.priority,
@@ -66,22 +97,23 @@ class Change:
                 "offset": source.offset,
             },
         )
-        if transition.kind == "resolve":
+        if resolves:
             return event.resolved(self.at, reading.value)
         return event
 
     def template_values(self) -> dict[str, object]:
         transition = self.transition
+        terms = self.rule.alert_terms()
         fired = self.at - transition.triggered_at
         return {
             "current_value": self.reading.value,
-            "threshold": self.rule.threshold,
-            "operator": self.rule.operator,
-            "metric": self.rule.metric,
+            "threshold": terms.threshold,
+            "operator": terms.operator,
+            "metric": terms.metric,
             "device_id": self.reading.key,
             "state_key": self.reading.key,
             "alert_id": transition.alert_id,
-            "transition": transition.kind,
+            "transition": transition.kind.value,
             "triggered_at": dt.datetime.fromtimestamp(transition.triggered_at, dt.UTC).isoformat(),
             "duration": duration(fired),
             "duration_seconds": round(fired, 3),
@@ -102,7 +134,7 @@ def no_data_event(rule: StatefulRule, key: str, transition: Transition) -> Alert
         current_value=None,
         threshold_value=None,
         operator=None,
-        metric=rule.metric,
+        metric=rule.alert_terms().metric,
         kind="no_data",
         metadata={"rule_name": rule.name, "priority": rule.priority},
     )
@@ -128,42 +160,54 @@ class StatefulStage:
         # Trend rules judge a statistic of their state in Redis; the verdict is a Reading.
         self.trends = TrendStage(TrendStore(lifecycle.client))
 
-    def changes(self, decoded: Sequence[Any]) -> list[AnyChange]:
-        """Apply every observation of the batch to the lifecycle. Touches Redis (may raise)."""
-        now = self.clock()
-        pending: list[tuple[Any, StatefulRule, Reading, Observation]] = []
-        ranged: list[tuple[Any, RangeRule, LevelReading]] = []
-        sampled: list[tuple[Any, TrendRule, Sampled]] = []
-        readings: list[tuple[Any, StatefulRule, Reading]] = []
-        for item in decoded:
-            for rule in self.rules_for(item.source.topic):
-                if isinstance(rule, RangeRule):
-                    found = rule.observe_levels(item.event)
-                    if found is not None:
-                        ranged.append((item, rule, found))
-                elif isinstance(rule, TrendRule):
-                    sample = rule.sample(item.event)
-                    if sample is not None:
-                        sampled.append((item, rule, sample))
-                else:
-                    reading = rule.observe(item.event)
-                    if reading is not None:
-                        readings.append((item, rule, reading))
-        readings += self.trends.readings(sampled, now)
-        for item, rule, reading in readings:
-            source = item.source
-            observation = Observation(
-                rule_id=rule.id,
-                key=reading.key,
-                holds=reading.holds,
-                clears=reading.clears,
-                at=reading.at if reading.at is not None else now,
-                topic=source.topic,
-                partition=source.partition,
-                offset=source.offset,
-                value=reading.value,
-            )
-            pending.append((item, rule, reading, observation))
+    def observe(self, item: Observed, now: float) -> list[Pending]:
+        """What the stateful rules of its topic read from one event; pure, no Redis."""
+        pending: list[Pending] = []
+        for rule in self.rules_for(item.source.topic):
+            if isinstance(rule, RangeRule):
+                levels = rule.observe_levels(item.event)
+                if levels is not None:
+                    pending.append((item, rule, levels))
+                continue
+            if isinstance(rule, TrendRule):
+                sample = rule.sample(item.event)
+                if sample is not None:
+                    pending.append((item, rule, sample))
+                continue
+            reading = rule.observe(item.event)
+            if reading is not None:
+                pending.append(_observed(item, rule, reading, now))
+        return pending
+
+    def apply(
+        self, pending: Sequence[Pending], now: float, guard: Guard = unguarded
+    ) -> list[AnyChange]:
+        """Apply observations to the lifecycles in one go. Touches Redis (may raise).
+
+        Trend samples go first: their verdicts join the other readings. ``guard`` runs each
+        event's verdict; an event whose verdict fails takes no lifecycle or level step (its
+        sample is already in the trend state, as a Redis step cannot be taken back).
+        """
+        readings: list[ReadingPending] = []
+        ranged: list[RangePending] = []
+        sampled: list[TrendPending] = []
+        for entry in pending:
+            item, rule, found = entry[0], entry[1], entry[2]
+            if isinstance(rule, RangeRule) and isinstance(found, LevelReading):
+                ranged.append((item, rule, found))
+            elif isinstance(rule, TrendRule) and isinstance(found, Sampled):
+                sampled.append((item, rule, found))
+            else:
+                readings.append(cast(ReadingPending, entry))
+        verdicts, failed = self.trends.readings(sampled, now, guard)
+        readings += [_observed(item, rule, reading, now) for item, rule, reading in verdicts]
+        if failed:
+            readings = [p for p in readings if id(p[0]) not in failed]
+            ranged = [p for p in ranged if id(p[0]) not in failed]
+        changes: list[AnyChange] = list(self._lifecycle(readings, now))
+        return changes + list(self.levels.changes(ranged, now))
+
+    def _lifecycle(self, pending: Sequence[ReadingPending], now: float) -> list[Change]:
         transitions = self.lifecycle.observe(
             [
                 (
@@ -176,12 +220,11 @@ class StatefulStage:
             ],
             received_at=now,
         )
-        changes: list[AnyChange] = [
+        return [
             Change(item, rule, reading, transition, obs.at)
             for (item, rule, reading, obs), found in zip(pending, transitions, strict=True)
             for transition in found
         ]
-        return changes + list(self.levels.changes(ranged, now))
 
     @staticmethod
     def notifications(changes: Sequence[AnyChange], matched_at: str) -> list[Notification]:
@@ -192,7 +235,7 @@ class StatefulStage:
             if isinstance(change, LevelChange):
                 continue
             rule, kind = change.rule, change.transition.kind
-            resolves = kind in ("resolve", "no_data_resolve")
+            resolves = kind in _RESOLVING
             if resolves and not rule.notify_on_resolve:
                 continue
             template = rule.resolve_template if resolves else rule.message_template
@@ -211,9 +254,26 @@ class StatefulStage:
                         "state_key": alert.device_id,
                         "triggered_at": alert.triggered_at,
                         "current_value": change.reading.value,
-                        "threshold": rule.threshold,
+                        "threshold": rule.alert_terms().threshold,
                         "is_resolved": alert.is_resolved,
                     },
                 )
             )
         return built
+
+
+def _observed(item: Observed, rule: StatefulRule, reading: Reading, now: float) -> ReadingPending:
+    """A reading with the observation the lifecycle takes of it."""
+    source = item.source
+    observation = Observation(
+        rule_id=rule.id,
+        key=reading.key,
+        holds=reading.holds,
+        clears=reading.clears,
+        at=reading.at if reading.at is not None else now,
+        topic=source.topic,
+        partition=source.partition,
+        offset=source.offset,
+        value=reading.value,
+    )
+    return (item, rule, reading, observation)
