@@ -74,3 +74,11 @@ unacked_tasks = Gauge(
 )
 dead_letters = Gauge("klaxon_dead_letters", "Dead letters kept in Redis", ["channel"])
 active_alerts = Gauge("klaxon_active_alerts", "Alerts in the triggered state", ["rule_id"])
+
+# Muting (alerts.muting): notifications not sent, by rule and by what stopped them
+# (silenced, muted by a schedule, inhibited), as the bridge muted them.
+notifications_muted = Counter(
+    "klaxon_notifications_muted_total",
+    "Notifications not sent because a silence, a schedule or an inhibit rule muted them",
+    ["rule_id", "status"],
+)

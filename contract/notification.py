@@ -28,6 +28,10 @@ class TransitionKind(StrEnum):
     REMINDER = "reminder"
     NO_DATA = "no_data"
     NO_DATA_RESOLVE = "no_data_resolve"
+    # Muting (alerts.muting): a silence ended while an alert it covered still fires; the
+    # end of a mute interval summarises what it held back (catch_up).
+    SILENCE_ENDED = "silence_ended"
+    CATCH_UP = "catch_up"
 
 
 _NAMESPACE = uuid.UUID("6f1c1d0e-8a1b-4c55-9a53-6b6c61786f6e")

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
+from alerts.muting.stage import MuteStage
 from alerts.stateful_stage import Change, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
@@ -128,6 +129,7 @@ class Pipeline:
         stateful: StatefulStage,
         clock: Callable[[], float] = time.time,
         recipients: Mapping[str, Sequence[str]] | None = None,
+        muting: MuteStage | None = None,
     ) -> None:
         # The configured recipients of each enabled email/SMS channel: a hotlist entry's
         # notify column adds to them for its own notification.
@@ -137,6 +139,8 @@ class Pipeline:
         self.cooldowns = cooldowns
         self.stateful = stateful
         self.clock = clock
+        # Silences, schedules, inhibition (alerts.muting); None mutes nothing.
+        self.muting = muting
 
     def process(self, batch: Sequence[KafkaMessage], dry_run: bool = False) -> Outcome:
         """Decode, evaluate, and (unless dry-run) apply cooldowns and lifecycle state.
@@ -170,6 +174,10 @@ class Pipeline:
         matched_at = self._now()
         built = self.notifications(admitted, failures, matched_at)
         built += self.stateful_notifications(changes, failures, matched_at)
+        if self.muting is not None:
+            # The mute stage, between cooldown and enqueue (docs/design.md).
+            built = [n for n in built if n.source not in failures.sources]
+            built = self.muting.apply(built, changes, self.clock())
         outcome = Outcome(events=len(decoded))
         outcome.alert_events = self.alert_events(changes, failures)
         outcome.triggered = [m.rule.id for m in admitted if m.decoded not in failures] + [

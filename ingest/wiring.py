@@ -11,6 +11,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 
 from alerts.events_topic import AlertEventTopic
 from alerts.lifecycle import Lifecycle
+from alerts.muting.stage import MuteStage
 from alerts.stateful_stage import StatefulStage
 from alerts.store import AlertStore
 from contract.celery_app import make_app
@@ -112,8 +113,14 @@ def build_pipeline(config: KlaxonConfig, settings: Settings, client: redis.Redis
     engine = RuleEngine(config.rules)
     decoders = build_decoders(config, settings, set(engine.topics))
     stateful = StatefulStage(engine.stateful, Lifecycle(client))
+    muting = MuteStage(client, {rule.id: rule for rule in config.rules}, config.inhibit)
     return Pipeline(
-        engine, decoders, Cooldowns(client), stateful, recipients=channel_recipients(config)
+        engine,
+        decoders,
+        Cooldowns(client),
+        stateful,
+        recipients=channel_recipients(config),
+        muting=muting,
     )
 
 

@@ -33,9 +33,11 @@ from contract.retry_policy import RetryPolicy, parse_retry
 from rules import bounded_yaml
 from rules.bounded_yaml import Refused, YamlLimits, too_large
 from rules.envsubst import Substitution, Unset, substitute_tree
+from rules.inhibit import InhibitRule, load_inhibit
 from rules.loader import ChannelDirectory, load_rules
 from rules.operators import show, unknown_choice
 from rules.stateful import AnyRule
+from rules.time_intervals import TimeInterval, load_time_intervals
 from rules.watchlists.section import SECTION as WATCHLISTS
 from rules.watchlists.section import Watchlist, load_watchlists
 
@@ -89,6 +91,9 @@ class KlaxonConfig:
     warnings: tuple[ConfigProblem, ...] = ()
     # The ``watchlists:`` section: name -> hotlist (rules.watchlists).
     watchlists: Mapping[str, Watchlist] = field(default_factory=dict)
+    # The ``time_intervals:`` section (name -> schedule) and the ``inhibit:`` rules.
+    time_intervals: Mapping[str, TimeInterval] = field(default_factory=dict)
+    inhibit: tuple[InhibitRule, ...] = ()
 
     @property
     def watched_files(self) -> tuple[Path, ...]:
@@ -138,13 +143,15 @@ def check_config(
     channels = _load_channels(top.mapping("notifications"), sink, found.unset)
     sources = _load_sources(top.mapping("sources"), sink, path.parent)
     watchlists = load_watchlists(top.mapping(WATCHLISTS), sink, path.parent)
+    intervals = load_time_intervals(top.raw("time_intervals"), sink)
+    inhibit = load_inhibit(top.raw("inhibit"), sink)
     rules: tuple[AnyRule, ...] = ()
     if top.has("rules"):
         directory = ChannelDirectory(
             known={name: spec.has_recipients for name, spec in CHANNELS.items()},
             configured={name: channel.enabled for name, channel in channels.items()},
         )
-        rules = load_rules(top.raw("rules"), sink, directory, default_topic, watchlists)
+        rules = load_rules(top.raw("rules"), sink, directory, default_topic, watchlists, intervals)
     else:
         top.error("rules", "is required")
     top.finish()
@@ -162,6 +169,8 @@ def check_config(
         sources=sources,
         warnings=tuple(sink.warnings),
         watchlists=watchlists,
+        time_intervals=intervals,
+        inhibit=inhibit,
     )
     return config, sink.problems
 

@@ -1,0 +1,99 @@
+"""The mute stage: between cooldown and enqueue, each notification asks every muter in turn.
+
+Silences first, then the rule's schedule, then inhibition; the first that answers mutes it,
+and what it said is recorded (alerts.muting.records) and counted. A resolve whose alert's
+trigger was muted is muted too, unless its rule sets ``resolve_when_silenced``: nobody
+heard of the alert, so "resolved" would be news about nothing.
+
+``apply`` is one self-contained call on what the batch built, so that later stages
+(grouping) slot in after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import redis
+
+from alerts.muting.inhibition import Inhibitor
+from alerts.muting.muter import Muted, Muter, Status, alert_id_of
+from alerts.muting.records import muted_alert_key, record_muted
+from alerts.muting.schedule import ScheduleMuter
+from alerts.muting.silences import SilenceMuter, SilenceStore
+from alerts.stateful_stage import Change
+from contract import metrics
+from contract.notification import Notification, TransitionKind
+from contract.redis_replies import text
+from rules.inhibit import InhibitRule
+from rules.model import BaseRule
+
+_RESOLVING = (TransitionKind.RESOLVE, TransitionKind.NO_DATA_RESOLVE)
+
+
+class MuteStage:
+    def __init__(
+        self,
+        client: redis.Redis,
+        rules: Mapping[str, BaseRule],
+        inhibit: Sequence[InhibitRule] = (),
+        silences: SilenceMuter | None = None,
+    ) -> None:
+        self.client = client
+        self.rules = rules
+        self.silences = silences or SilenceMuter(SilenceStore(client))
+        self.inhibitor = Inhibitor(client, inhibit)
+        self.muters: tuple[Muter, ...] = (self.silences, ScheduleMuter(rules), self.inhibitor)
+
+    def apply(
+        self, notifications: Sequence[Notification], changes: Sequence[Change], now: float
+    ) -> list[Notification]:
+        """The notifications to send; the muted ones are recorded. Touches Redis (may raise)."""
+        self.inhibitor.track(changes)
+        if not notifications:
+            return []
+        self.inhibitor.load()
+        trigger_muted = self._trigger_muted(notifications)
+        kept: list[Notification] = []
+        muted: list[tuple[Notification, Muted]] = []
+        for notification in notifications:
+            why = self.mutes(notification, now) or trigger_muted.get(id(notification))
+            if why is None:
+                kept.append(notification)
+            else:
+                muted.append((notification, why))
+                metrics.notifications_muted.labels(notification.rule_id, str(why.status)).inc()
+        record_muted(self.client, muted, now)
+        return kept
+
+    def mutes(self, notification: Notification, now: float) -> Muted | None:
+        for muter in self.muters:
+            why = muter.mutes(notification, now)
+            if why is not None:
+                return why
+        return None
+
+    def _trigger_muted(self, notifications: Sequence[Notification]) -> dict[int, Muted]:
+        """The resolves (by ``id()``) whose alert's trigger was muted on their channel."""
+        asked: list[tuple[Notification, str]] = []
+        for notification in notifications:
+            rule = self.rules.get(notification.rule_id)
+            alert_id = alert_id_of(notification)
+            if (
+                notification.transition in _RESOLVING
+                and alert_id is not None
+                and not (rule is not None and rule.resolve_when_silenced)
+            ):
+                asked.append((notification, muted_alert_key(alert_id, notification.channel)))
+        if not asked:
+            return {}
+        statuses = self.client.mget([key for _, key in asked])
+        found: dict[int, Muted] = {}
+        for (notification, _), status in zip(asked, statuses, strict=True):
+            if status is not None:
+                was = Status(text(status))
+                found[id(notification)] = Muted(
+                    was,
+                    alert_id_of(notification) or "",
+                    f"its trigger was {was} (set resolve_when_silenced to send it)",
+                )
+        return found
