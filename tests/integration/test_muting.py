@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -10,16 +11,25 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis
 from confluent_kafka import Producer
 
 from alerts.muting.inhibition import FIRING_KEY
 from alerts.muting.records import OUTBOX_KEY
+from alerts.muting.sweep import catch_up_summaries
+from contract.celery_app import make_app
+from contract.publisher import CeleryPublisher
+from contract.settings import Settings
+from rules.config import load_config
 from tests.conftest import Stack
+from tests.support.fakes import Clock
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PlateProducer, create_topics, plate_event
+from tests.support.muting import TOPIC, PipelineOnClock
 from tests.support.processes import ROOT
+from tests.support.queues import drained
 from tests.support.schema_registry import SchemaRegistryDouble
 from tests.support.wait import wait_until
 
@@ -231,3 +241,57 @@ def test_a_firing_controller_offline_inhibits_tank_alerts_on_its_site_only(
     send(readings, site_id="reef-1", device_id="display-tank", temperature=32)
     sink.wait_for(3, "/hook")
     assert plates(sink)[2] == "display-tank on reef-1 at 32"
+
+
+def test_a_mute_interval_holds_matches_and_catch_up_sends_one_summary_to_the_sink(
+    stack: Stack,
+    sink: HttpSink,
+    write_config: Callable[..., Path],
+    redis_client: redis.Redis,
+) -> None:
+    """02:30 on a Sunday in New York (injected clock) holds two matches; at 03:00 the sweep
+    sends one summary, delivered once even when two sweepers race."""
+    sunday_0230 = dt.datetime(2026, 3, 1, 2, 30, tzinfo=ZoneInfo("America/New_York")).timestamp()
+    rule = {
+        "id": "tank_temperature_high",
+        "source": TOPIC,
+        "conditions": [{"field": "temperature", "operator": "greater_than", "value": 30}],
+        "notify": ["webhook"],
+        "message_template": "{device_id} at {temperature}",
+        "mute_time_intervals": ["weekly_maintenance"],
+        "catch_up": True,
+    }
+    intervals = [
+        {
+            "name": "weekly_maintenance",
+            "time_intervals": [
+                {
+                    "weekdays": ["sunday"],
+                    "times": [{"start_time": "02:00", "end_time": "03:00"}],
+                    "location": "America/New_York",
+                }
+            ],
+        }
+    ]
+    path = write_config({"webhook": {"url": sink.url("/hook")}}, [rule], time_intervals=intervals)
+    stack.worker(path)
+    bridge = PipelineOnClock(redis_client, load_config(path), Clock(sunday_0230))
+    publisher = CeleryPublisher(make_app(Settings.from_env(stack.env(path))))
+    publisher.publish(bridge.send(device_id="display-tank", temperature=31))
+    bridge.clock.now += 600
+    publisher.publish(bridge.send(device_id="sump", temperature=33))
+    assert len(outbox(redis_client, "muted")) == 2
+
+    end = sunday_0230 + 1800
+    (summary,) = catch_up_summaries(redis_client, bridge.rules, end)
+    publisher.publish([summary, summary])  # two sweepers that both took it
+    bridge.clock.now = end + 60
+    publisher.publish(bridge.send(device_id="display-tank", temperature=34))
+    posts = sink.wait_for(2, "/hook")
+    wait_until(lambda: drained(redis_client), message="queue drained")
+    assert sorted(p.json()["transition"] for p in sink.requests("/hook")) == ["catch_up", "match"]
+    (delivered,) = [p.json() for p in posts if p.json()["transition"] == "catch_up"]
+    assert delivered["message"].splitlines()[0] == (
+        "tank_temperature_high: 2 notification(s) held back during weekly_maintenance:"
+    )
+    assert catch_up_summaries(redis_client, bridge.rules, end + 120) == []

@@ -12,22 +12,14 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from alerts.lifecycle import Lifecycle
 from alerts.muting.records import OUTBOX_KEY
-from alerts.muting.silences import SilenceMuter, SilenceStore
-from alerts.muting.stage import MuteStage
+from alerts.muting.silences import SilenceStore
 from alerts.muting.sweep import catch_up_summaries, silence_end_notices
-from alerts.stateful_stage import StatefulStage
-from alerts.store import AlertStore
-from contract.notification import Notification, TransitionKind
-from ingest.cooldown import Cooldowns
-from ingest.decoding import Decoder
-from ingest.pipeline import Pipeline
-from rules.config import KlaxonConfig, load_config
-from rules.engine import RuleEngine
-from tests.support.fakes import Clock, FakeMessage
+from contract.notification import TransitionKind
+from rules.config import load_config
+from tests.support.fakes import Clock
+from tests.support.muting import TOPIC, PipelineOnClock
 
-TOPIC = "tanks"
 NEW_YORK = ZoneInfo("America/New_York")
 # Sunday 1 March 2026, 02:30 in New York (07:30 UTC).
 SUNDAY_0230_NY = dt.datetime(2026, 3, 1, 2, 30, tzinfo=NEW_YORK).timestamp()
@@ -57,52 +49,17 @@ def tank_rule(**extra: Any) -> dict[str, Any]:
     }
 
 
-class Bridge:
-    """A pipeline built as the bridge builds it, fed fake Kafka messages, on a test clock."""
-
-    def __init__(self, client: redis.Redis, config: KlaxonConfig, clock: Clock) -> None:
-        engine = RuleEngine(config.rules)
-        self.client = client
-        self.config = config
-        self.clock = clock
-        stateful = StatefulStage(engine.stateful, Lifecycle(client), clock)
-        self.silences = SilenceMuter(SilenceStore(client), refresh=0.0)
-        muting = MuteStage(
-            client, {r.id: r for r in config.rules}, config.inhibit, silences=self.silences
-        )
-        self.pipeline = Pipeline(
-            engine,
-            {TOPIC: Decoder(TOPIC, "json")},
-            Cooldowns(client),
-            stateful,
-            clock,
-            muting=muting,
-        )
-        self.offset = 0
-
-    def send(self, **event: Any) -> list[Notification]:
-        self.offset += 1
-        message = FakeMessage(TOPIC, 0, self.offset, json.dumps(event).encode())
-        outcome = self.pipeline.process([message])
-        AlertStore(self.client).save([e for e, _ in outcome.alert_events])
-        return outcome.notifications
-
-    @property
-    def rules(self) -> dict[str, Any]:
-        return {r.id: r for r in self.config.rules}
-
-
 def outbox(client: redis.Redis) -> list[dict[str, Any]]:
     return [json.loads(fields[b"record"]) for _, fields in client.xrange(OUTBOX_KEY)]
 
 
 def make_bridge(
     write_config: Callable[..., Path], redis_client: redis.Redis, now: float, *rules: Any
-) -> Bridge:
+) -> PipelineOnClock:
     path = write_config(
         {"webhook": {"url": "http://127.0.0.1:9/x"}}, list(rules), time_intervals=INTERVALS
     )
-    return Bridge(redis_client, load_config(path), Clock(now))
+    return PipelineOnClock(redis_client, load_config(path), Clock(now))
 
 
 def test_a_mute_interval_at_0200_on_sunday_in_the_rules_zone_mutes_and_records(
