@@ -99,6 +99,8 @@ def matcher(name: str, op: Op, value: str) -> Matcher:
     regex: LinearRegex | None = None
     if op in (Op.REGEX, Op.NOT_REGEX):
         try:
+            # Alone first, so that an error quotes the pattern as written, not as anchored.
+            compile_regex(value)
             regex = compile_regex(f"\\A(?:{value})\\z")
         except RegexError as exc:
             raise MatcherError(f'bad matcher "{shown}": invalid regex: {exc}') from None

@@ -51,6 +51,37 @@ def klaxon(stack: Stack, *args: str) -> str:
     return done.stdout.strip()
 
 
+def test_silence_commands_refuse_a_bad_matcher_and_an_unknown_id_naming_them(
+    stack: Stack,
+) -> None:
+    """``silence add`` with a bad matcher and ``silence expire`` of no silence fail clearly."""
+    env = {**os.environ, "REDIS_URL": stack.base_env["REDIS_URL"]}
+    argv = [sys.executable, "-m", "klaxon", "silence"]
+    bad = subprocess.run(
+        [*argv, "add", "--match", "camera_id=~gate-(", "--for", "1h"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert 'bad matcher "camera_id=~gate-(": invalid regex: missing ): gate-(' in bad.stderr
+    assert "Traceback" not in bad.stderr
+    unknown = subprocess.run(
+        [*argv, "expire", "nope"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == 'error: no silence "nope" (see klaxon silence list --all)'
+
+
 def outbox(client: redis.Redis, status: str) -> list[dict[str, Any]]:
     records = [json.loads(f[b"record"]) for _, f in client.xrange(OUTBOX_KEY)]
     return [r for r in records if r["status"] == status]

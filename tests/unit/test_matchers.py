@@ -42,7 +42,10 @@ def test_a_matcher_matches_as_alertmanager_would(text: str, matches: bool) -> No
     [
         ("camera_id", 'bad matcher "camera_id": expected NAME=VALUE'),
         ("=x", 'bad matcher "=x": expected NAME=VALUE'),
-        ("camera_id=~gate-(", 'bad matcher "camera_id=~gate-(": invalid regex: missing )'),
+        (
+            "camera_id=~gate-(",
+            'bad matcher "camera_id=~gate-(": invalid regex: missing ): gate-(',
+        ),
         ("rule_id=~(a)\\1", 'bad matcher "rule_id=~(a)\\1": invalid regex'),
         ("plate..text=x", 'bad matcher "plate..text=x": invalid field path'),
     ],

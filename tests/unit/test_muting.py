@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
+from prometheus_client import REGISTRY
 
 from alerts.muting.records import OUTBOX_KEY
 from alerts.muting.silences import SilenceStore
@@ -53,6 +54,12 @@ def outbox(client: redis.Redis) -> list[dict[str, Any]]:
     return [json.loads(fields[b"record"]) for _, fields in client.xrange(OUTBOX_KEY)]
 
 
+def muted_count(rule_id: str, status: str) -> float:
+    labels = {"rule_id": rule_id, "status": status}
+    found = REGISTRY.get_sample_value("klaxon_notifications_muted_total", labels)
+    return found or 0.0
+
+
 def make_bridge(
     write_config: Callable[..., Path], redis_client: redis.Redis, now: float, *rules: Any
 ) -> PipelineOnClock:
@@ -72,7 +79,9 @@ def test_a_mute_interval_at_0200_on_sunday_in_the_rules_zone_mutes_and_records(
         SUNDAY_0230_NY,
         tank_rule(mute_time_intervals=["weekly_maintenance"]),
     )
+    before = muted_count("tank_temperature_high", "muted")
     assert bridge.send(device_id="display-tank", temperature=31) == []
+    assert muted_count("tank_temperature_high", "muted") == before + 1
     (record,) = outbox(redis_client)
     assert record["status"] == "muted" and record["ref"] == "weekly_maintenance"
     assert record["rule_id"] == "tank_temperature_high" and record["channel"] == "webhook"
