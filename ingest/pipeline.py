@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
-from alerts.muting.stage import MuteStage
+from alerts.muting.stage import MuteStage, Muting
 from alerts.stateful_stage import Change, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
@@ -174,16 +174,17 @@ class Pipeline:
         matched_at = self._now()
         built = self.notifications(admitted, failures, matched_at)
         built += self.stateful_notifications(changes, failures, matched_at)
+        muting = Muting(kept=built)
         if self.muting is not None:
             # The mute stage, between cooldown and enqueue (docs/design.md).
             built = [n for n in built if n.source not in failures.sources]
-            built = self.muting.apply(built, changes, self.clock())
+            muting = self.muting.apply(built, changes, self.clock())
         outcome = Outcome(events=len(decoded))
-        outcome.alert_events = self.alert_events(changes, failures)
+        outcome.alert_events = muting.annotate(self.alert_events(changes, failures))
         outcome.triggered = [m.rule.id for m in admitted if m.decoded not in failures] + [
             c.rule.id for c in changes if c.transition.kind == TransitionKind.TRIGGER
         ]
-        return outcome, built
+        return outcome, muting.kept
 
     def _now(self) -> str:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat()

@@ -12,6 +12,7 @@ heard of the alert, so "resolved" would be news about nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import redis
 
@@ -21,6 +22,7 @@ from alerts.muting.records import muted_alert_key, record_muted
 from alerts.muting.schedule import ScheduleMuter
 from alerts.muting.silences import SilenceMuter, SilenceStore
 from alerts.stateful_stage import Change
+from alerts.store import AlertEvent
 from contract import metrics
 from contract.notification import Notification, TransitionKind
 from contract.redis_replies import text
@@ -28,6 +30,29 @@ from rules.inhibit import InhibitRule
 from rules.model import BaseRule
 
 _RESOLVING = (TransitionKind.RESOLVE, TransitionKind.NO_DATA_RESOLVE)
+
+# (alert id, transition) -> {"muted.<channel>": "<status>: <reason>"}
+Notes = dict[tuple[str, TransitionKind], dict[str, str]]
+
+
+@dataclass
+class Muting:
+    """What the stage let through, and a note for each alert event whose notice it held."""
+
+    kept: list[Notification] = field(default_factory=list)
+    notes: Notes = field(default_factory=dict)
+
+    def annotate(
+        self, events: Sequence[tuple[AlertEvent, TransitionKind]]
+    ) -> list[tuple[AlertEvent, TransitionKind]]:
+        """The alert events with their muting in ``metadata``: the history shows that an
+        alert went through its lifecycle unheard, and why."""
+        return [
+            (replace(event, metadata={**event.metadata, **note}), kind)
+            if (note := self.notes.get((event.id, kind)))
+            else (event, kind)
+            for event, kind in events
+        ]
 
 
 class MuteStage:
@@ -46,24 +71,28 @@ class MuteStage:
 
     def apply(
         self, notifications: Sequence[Notification], changes: Sequence[Change], now: float
-    ) -> list[Notification]:
+    ) -> Muting:
         """The notifications to send; the muted ones are recorded. Touches Redis (may raise)."""
         self.inhibitor.track(changes)
+        result = Muting()
         if not notifications:
-            return []
+            return result
         self.inhibitor.load()
         trigger_muted = self._trigger_muted(notifications)
-        kept: list[Notification] = []
         muted: list[tuple[Notification, Muted]] = []
         for notification in notifications:
             why = self.mutes(notification, now) or trigger_muted.get(id(notification))
             if why is None:
-                kept.append(notification)
-            else:
-                muted.append((notification, why))
-                metrics.notifications_muted.labels(notification.rule_id, str(why.status)).inc()
+                result.kept.append(notification)
+                continue
+            muted.append((notification, why))
+            metrics.notifications_muted.labels(notification.rule_id, str(why.status)).inc()
+            alert_id = alert_id_of(notification)
+            if alert_id is not None:
+                note = result.notes.setdefault((alert_id, notification.transition), {})
+                note[f"muted.{notification.channel}"] = f"{why.status}: {why.reason}"
         record_muted(self.client, muted, now)
-        return kept
+        return result
 
     def mutes(self, notification: Notification, now: float) -> Muted | None:
         for muter in self.muters:

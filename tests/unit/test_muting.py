@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from alerts.muting.records import OUTBOX_KEY
 from alerts.muting.silences import SilenceStore
 from alerts.muting.sweep import catch_up_summaries, silence_end_notices
+from alerts.store import AlertStore
 from contract.notification import TransitionKind
 from rules.config import load_config
 from tests.support.fakes import Clock
@@ -177,7 +178,8 @@ def test_the_resolve_of_a_silenced_trigger_is_muted_unless_resolve_when_silenced
 def test_a_silence_that_ends_while_its_alert_fires_says_so_once(
     write_config: Callable[..., Path], redis_client: redis.Redis
 ) -> None:
-    """One notice for the alert still firing, none for the one that resolved, none twice."""
+    """The alert's history notes the silence; one notice for the alert still firing when
+    the silence ends, none for the one that resolved, none twice."""
     bridge = make_bridge(write_config, redis_client, SUNDAY_0230_NY - 86400, tank_rule(**STATEFUL))
     store = SilenceStore(redis_client)
     start = bridge.clock.now
@@ -185,6 +187,11 @@ def test_a_silence_that_ends_while_its_alert_fires_says_so_once(
     bridge.send(device_id="display-tank", temperature=31)
     bridge.send(device_id="sump", temperature=31)
     bridge.send(device_id="sump", temperature=20)  # resolved while silenced
+    (firing,) = AlertStore(redis_client).active()  # the lifecycle went on, unheard
+    assert firing.device_id == "display-tank"
+    assert firing.metadata["muted.webhook"] == (
+        f"silenced: silence {silence.id} (rule_id=~tank_.*): water change"
+    )
     assert silence_end_notices(redis_client, start + 599) == []  # not ended yet
 
     (notice,) = silence_end_notices(redis_client, start + 600)
