@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.muting.inhibition import FIRING_KEY
 from alerts.muting.records import OUTBOX_KEY
@@ -31,6 +33,7 @@ from tests.support.muting import TOPIC, PipelineOnClock
 from tests.support.processes import ROOT
 from tests.support.queues import drained
 from tests.support.schema_registry import SchemaRegistryDouble
+from tests.support.servers import free_port
 from tests.support.wait import wait_until
 
 # The promise under test: a silence takes effect on every bridge and worker within this.
@@ -80,6 +83,19 @@ def test_silence_commands_refuse_a_bad_matcher_and_an_unknown_id_naming_them(
     )
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == 'error: no silence "nope" (see klaxon silence list --all)'
+
+
+def worker_muted(port: int, rule_id: str) -> float | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        body = answer.read().decode()
+    for family in text_string_to_metric_families(body):
+        for found in family.samples:
+            if found.name == "klaxon_notifications_muted_total" and found.labels == {
+                "rule_id": rule_id,
+                "status": "silenced",
+            }:
+                return float(found.value)
+    return None
 
 
 def outbox(client: redis.Redis, status: str) -> list[dict[str, Any]]:
@@ -205,9 +221,11 @@ def test_a_silence_added_after_enqueue_stops_the_send_in_the_worker(
     wait_until(lambda: redis_client.llen("notify.webhook") == 1, message="the task queued")
     silence_id = klaxon(stack, "silence", "add", "--match", "camera_id=gate-9", "--for", "1h")
 
-    stack.worker(config)
+    port = free_port()
+    stack.worker(config, WORKER_METRICS_PORT=str(port))
     (record,) = wait_until(lambda: outbox(redis_client, "silenced"), message="silenced")
     assert record["ref"] == silence_id
+    wait_until(lambda: worker_muted(port, "plate_seen") == 1.0, message="the worker counted it")
     producer.send(plate_event("FFF666", camera="gate-8"))
     sink.wait_for(1, "/hook")
     assert plates(sink) == ["FFF666 at gate-8"]
