@@ -171,7 +171,19 @@ def _times(reader: MappingReader) -> tuple[Range, ...]:
     return tuple(ranges)
 
 
+def _unquoted(raw: object) -> str:
+    """A hint when YAML 1.1 read an unquoted ``22:00`` or ``1:5`` as base 60 (1320, 65)."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 60:
+        hours, minutes = divmod(raw, 60)
+        text = f"{hours}:{minutes:02d}"
+        return f' (YAML reads an unquoted {text} as {raw}: quote it, "{text}")'
+    return ""
+
+
 def _minute(reader: MappingReader, key: str) -> int | None:
+    if hint := _unquoted(reader.raw(key)):
+        reader.error(key, f'expected a time "HH:MM"{hint}')
+        return None
     text = reader.required(key, str, "")
     found = _TIME.match(text)
     minute = int(found.group(1)) * 60 + int(found.group(2)) if found else -1
@@ -189,7 +201,7 @@ def _ranges(reader: MappingReader, key: str, one: Callable[[str], int | None]) -
         parts = text.split(":", 1) if ":" in text[1:] else [text, text]
         low, high = one(parts[0].strip()), one(parts[1].strip())
         if low is None or high is None:
-            reader.error(f"{key}[{position}]", f"{_EXPECTED[key]}, got {show(raw)}")
+            reader.error(f"{key}[{position}]", f"{_EXPECTED[key]}, got {show(raw)}{_unquoted(raw)}")
             continue
         if (low > high and (low > 0) == (high > 0)) or (low < 0 < high and key == "days_of_month"):
             reader.error(f"{key}[{position}]", f"bad range {show(raw)}: the start is after the end")

@@ -136,6 +136,29 @@ def test_validation_names_file_rule_and_field(write_config: Callable[..., Path])
     assert any("weekdays[0]: expected a weekday" in s for s in shown)
 
 
+def test_unquoted_times_and_ranges_read_as_base_60_get_a_hint(tmp_path: Path) -> None:
+    """YAML reads 22:00 as 1320 and 1:5 as 65: the error says to quote them."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "notifications: {webhook: {url: 'http://127.0.0.1:9/x'}}\n"
+        "time_intervals:\n"
+        "  - name: night\n"
+        "    time_intervals:\n"
+        "      - times: [{start_time: 22:00, end_time: '24:00'}]\n"
+        "        days_of_month: [1:5]\n"
+        "rules: []\n"
+    )
+    _, problems = check_config(path)
+    shown = {f"{p.field}: {p.message}" for p in problems if not p.warning}
+    where = "time_intervals[0].time_intervals[0]"
+    assert shown == {
+        f'{where}.times[0].start_time: expected a time "HH:MM" (YAML reads an unquoted 22:00 '
+        'as 1320: quote it, "22:00")',
+        f"{where}.days_of_month[0]: expected a day 1..31 or -31..-1, or a range like 1:5 or "
+        '-3:-1, got 65 (YAML reads an unquoted 1:05 as 65: quote it, "1:05")',
+    }
+
+
 def test_resolve_when_silenced_is_only_for_stateful_rules(
     write_config: Callable[..., Path],
 ) -> None:
