@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
+from click.testing import CliRunner
 from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -24,6 +25,8 @@ from alerts.muting.sweep import catch_up_summaries
 from contract.celery_app import make_app
 from contract.publisher import CeleryPublisher
 from contract.settings import Settings
+from klaxon.silence_cli import silence
+from klaxon.status_cli import collect, render
 from rules.config import load_config
 from tests.conftest import Stack
 from tests.support.fakes import Clock
@@ -344,3 +347,28 @@ def test_a_mute_interval_holds_matches_and_catch_up_sends_one_summary_to_the_sin
         "tank_temperature_high: 2 notification(s) held back during weekly_maintenance:"
     )
     assert catch_up_summaries(redis_client, bridge.rules, end + 120) == []
+
+
+def test_silence_list_shows_active_then_expired_and_status_counts_them(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """``list`` shows a silence while active and, after ``expire``, only with ``--all``."""
+    runner = CliRunner()
+    env = {"REDIS_URL": redis_url}
+    added = runner.invoke(
+        silence,
+        ["add", "--match", "rule_id=tank_temperature_high", "--match", "device_id=display-tank",
+         "--for", "2h", "--comment", "water change", "--by", "ops"],
+        env=env,
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    silence_id = added.output.strip()
+    listed = runner.invoke(silence, ["list"], env=env).output
+    assert silence_id in listed and "active" in listed and "water change" in listed
+    assert "rule_id=tank_temperature_high device_id=display-tank" in listed
+    assert "silences:        1 active" in render(collect(redis_client))
+
+    assert runner.invoke(silence, ["expire", silence_id], env=env).exit_code == 0
+    assert runner.invoke(silence, ["list"], env=env).output.strip() == "no silences"
+    assert "expired" in runner.invoke(silence, ["list", "--all"], env=env).output
+    assert collect(redis_client)["active_silences"] == 0
