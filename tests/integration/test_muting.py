@@ -372,3 +372,54 @@ def test_silence_list_shows_active_then_expired_and_status_counts_them(
     assert runner.invoke(silence, ["list"], env=env).output.strip() == "no silences"
     assert "expired" in runner.invoke(silence, ["list", "--all"], env=env).output
     assert collect(redis_client)["active_silences"] == 0
+
+
+def test_the_sweep_says_once_that_a_silence_ended_while_its_alert_fires(
+    stack: Stack,
+    kafka: str,
+    sink: HttpSink,
+    topic: str,
+    write_config: Callable[..., Path],
+    redis_client: redis.Redis,
+) -> None:
+    """A silenced alert still firing when its silence is expired gets one notice from beat's
+    sweep; its resolve is then muted, since its trigger was never heard."""
+    rule = {
+        "id": "tank_temperature_high",
+        "source": topic,
+        "state_key": "device_id",
+        "conditions": [{"field": "temperature", "operator": "greater_than", "value": 30}],
+        "notify": ["webhook"],
+        "notify_on_resolve": True,
+        "message_template": "{device_id} at {temperature}",
+        "resolve_template": "{device_id} resolved",
+    }
+    config = write_config({"webhook": {"url": sink.url("/hook")}}, [rule])
+    silence_id = klaxon(stack, "silence", "add", "--match", "device_id=display-tank", "--for", "1h")
+    stack.worker(config, queues="notify.webhook,klaxon.sweep")
+    stack.bridge(config)
+    stack.process(
+        config, "beat", "--interval", "1", "--schedule", str(stack.log_dir / "beat-schedule")
+    )
+    producer = Producer({"bootstrap.servers": kafka, "linger.ms": 0})
+
+    def send(**event: Any) -> None:
+        producer.produce(topic, json.dumps(event).encode(), key=event["device_id"].encode())
+        assert producer.flush(10) == 0
+
+    send(device_id="display-tank", temperature=31)
+    send(device_id="sump", temperature=31)
+    sink.wait_for(1, "/hook")
+    wait_until(lambda: redis_client.hlen("klaxon:alerts:active") == 2, message="2 alerts firing")
+    assert [r["transition"] for r in outbox(redis_client, "silenced")] == ["trigger"]
+
+    klaxon(stack, "silence", "expire", silence_id)
+    (notice,) = sink.wait_for(1, "/hook", where=lambda r: r.json()["transition"] == "silence_ended")
+    assert notice.json()["message"] == (
+        f"Silence {silence_id} ended; still firing: display-tank at 31"
+    )
+
+    send(device_id="display-tank", temperature=20)
+    wait_until(lambda: len(outbox(redis_client, "silenced")) == 2, message="the resolve muted")
+    assert outbox(redis_client, "silenced")[1]["transition"] == "resolve"
+    assert [r.json()["transition"] for r in sink.requests("/hook")] == ["trigger", "silence_ended"]
