@@ -1,6 +1,7 @@
 """What the bridge does with one batch, apart from Kafka itself.
 
-decode -> evaluate rules -> admit through cooldowns -> build notifications. Each step is a
+decode -> evaluate rules -> admit through cooldowns -> build notifications -> mute (silences,
+schedules, inhibition: ``alerts.muting.stage``). Each step is a
 method so the loop (``ingest.bridge``) reads as the diagram in docs/design.md and tests can drive a
 step alone.
 

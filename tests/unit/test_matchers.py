@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+import yaml
+
+from rules.config import check_config
 from rules.matchers import MatcherError, Subject, parse_label_value, parse_matcher
 
 EVENT = {"camera_id": "gate-1", "plate": {"normalized_text": "ABC123"}, "site_id": 7}
@@ -69,3 +73,31 @@ def test_a_bad_matcher_gets_an_error_naming_it(text: str, says: str) -> None:
 def test_an_inhibit_value_may_start_with_its_operator(value: str, text: str) -> None:
     """``{rule_id: "=~tank_.*"}`` is a regex matcher; a plain value is an equality."""
     assert str(parse_label_value("rule_id", value)) == text
+
+
+def test_a_bad_inhibit_rule_is_reported_with_its_field(tmp_path: Path) -> None:
+    """A bad regex, a missing target and a bad equal label each name their place."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "notifications": {"webhook": {"url": "http://127.0.0.1:9/x"}},
+                "rules": [],
+                "inhibit": [
+                    {"source": {"rule_id": "controller_offline"},
+                     "target": {"rule_id": "=~tank_("}, "equal": ["site..id"]},
+                    {"source": {"rule_id": "controller_offline"}},
+                ],
+            }
+        )
+    )  # fmt: skip
+    config, problems = check_config(path)
+    assert config is None
+    shown = {f"{p.field}: {p.message}" for p in problems if not p.warning}
+    assert shown == {
+        'inhibit[0].target.rule_id: bad matcher "rule_id=~tank_(": invalid regex: '
+        "missing ): tank_(",
+        'inhibit[0].equal[0]: invalid field path "site..id": expected names separated by '
+        "dots, like plate.normalized_text",
+        "inhibit[1].target: is required",
+    }
