@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from typing import Protocol
@@ -49,24 +49,32 @@ def _getter(path: str) -> Getter:
     return compile_path(path)
 
 
-@dataclass(frozen=True)
 class Subject:
-    """What a matcher looks at: one notification's own labels and its event."""
+    """What a matcher looks at: one notification's own labels and its event.
 
-    rule_id: str
-    priority: str
-    channel: str
-    event: Mapping[str, object]
+    Each label is read and formatted once, however many silences and inhibit rules ask.
+    """
+
+    __slots__ = ("_texts", "event")
+
+    def __init__(
+        self, rule_id: str, priority: str, channel: str, event: Mapping[str, object]
+    ) -> None:
+        self.event = event
+        self._texts: dict[str, str | None] = {
+            "rule_id": rule_id,
+            "priority": priority,
+            "channel": channel,
+        }
 
     def label(self, name: str) -> str | None:
-        if name == "rule_id":
-            return self.rule_id
-        if name == "priority":
-            return self.priority
-        if name == "channel":
-            return self.channel
-        value = _getter(name)(self.event)
-        return None if value is MISSING or value is None else format_value(value)
+        try:
+            return self._texts[name]
+        except KeyError:
+            value = _getter(name)(self.event)
+            text = None if value is MISSING or value is None else format_value(value)
+            self._texts[name] = text
+            return text
 
 
 @dataclass(frozen=True)
@@ -75,14 +83,19 @@ class Matcher:
     op: Op
     value: str
     _regex: LinearRegex | None
+    # What a match must come out as: True for = and =~, False for != and !~.
+    _wanted: bool = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_wanted", self.op in (Op.EQUAL, Op.REGEX))
 
     def matches(self, labels: Labels) -> bool:
         # A missing label reads as "" (Alertmanager's rule): ``device_id!=x`` holds for an
         # event without a device_id, ``device_id=x`` does not.
         text = labels.label(self.name) or ""
         if self._regex is not None:
-            return self._regex.search(text) == (self.op is Op.REGEX)
-        return (text == self.value) == (self.op is Op.EQUAL)
+            return self._regex.search(text) is self._wanted
+        return (text == self.value) is self._wanted
 
     def __str__(self) -> str:
         return f"{self.name}{self.op}{self.value}"
@@ -134,4 +147,13 @@ def parse_label_value(name: str, given: object) -> Matcher:
 
 
 def all_match(matchers: tuple[Matcher, ...], labels: Labels) -> bool:
-    return all(m.matches(labels) for m in matchers)
+    for matcher in matchers:  # noqa: SIM110 - all() would allocate a generator per call
+        if not matcher.matches(labels):
+            return False
+    return True
+
+
+def cheapest_first(matchers: tuple[Matcher, ...]) -> tuple[Matcher, ...]:
+    """The same matchers, those on a notification's own labels first and regexes last:
+    ``all_match`` then usually decides on a string comparison."""
+    return tuple(sorted(matchers, key=lambda m: (m._regex is not None, m.name not in OWN_LABELS)))

@@ -22,7 +22,7 @@ import redis
 from alerts.muting.muter import Muted, Status, subject_of
 from contract.notification import Notification
 from contract.redis_replies import text, text_fields
-from rules.matchers import Matcher, all_match, parse_matcher
+from rules.matchers import Matcher, all_match, cheapest_first, parse_matcher
 
 SILENCES_KEY = "klaxon:silences"
 REFRESH_SECONDS = 1.0
@@ -130,9 +130,8 @@ class SilenceMuter:
             compiled = []
             for silence in self.store.all():
                 try:
-                    compiled.append(
-                        CompiledSilence(silence, tuple(parse_matcher(m) for m in silence.matchers))
-                    )
+                    matchers = tuple(parse_matcher(m) for m in silence.matchers)
+                    compiled.append(CompiledSilence(silence, cheapest_first(matchers)))
                 except ValueError:
                     continue
             self._silences = compiled
