@@ -33,10 +33,10 @@ from contract.retry_policy import RetryPolicy, parse_retry
 from rules import bounded_yaml
 from rules.bounded_yaml import Refused, YamlLimits, too_large
 from rules.envsubst import Substitution, Unset, substitute_tree
-from rules.inhibit import InhibitRule, load_inhibit
+from rules.inhibit import InhibitRule, check_sources, load_inhibit
 from rules.loader import ChannelDirectory, load_rules
 from rules.operators import show, unknown_choice
-from rules.stateful import AnyRule
+from rules.stateful import AnyRule, StatefulRule
 from rules.time_intervals import TimeInterval, load_time_intervals
 from rules.watchlists.section import SECTION as WATCHLISTS
 from rules.watchlists.section import Watchlist, load_watchlists
@@ -155,6 +155,7 @@ def check_config(
     else:
         top.error("rules", "is required")
     top.finish()
+    check_sources(inhibit, [(r.id, r.priority) for r in rules if isinstance(r, StatefulRule)], sink)
 
     for variable in found.unset:
         if not variable.path.startswith("notifications."):  # those were reported above

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from contract.mapping import MappingReader
 from contract.problems import ProblemSink
-from rules.matchers import Matcher, MatcherError, parse_label_value
+from rules.matchers import OWN_LABELS, Matcher, MatcherError, Subject, all_match, parse_label_value
 from rules.operators import show
 from rules.paths import PathError, compile_path
 
@@ -81,3 +81,22 @@ def _matchers(reader: MappingReader, key: str) -> tuple[Matcher, ...]:
         except MatcherError as exc:
             reader.error(f"{key}.{name}", str(exc))
     return tuple(found)
+
+
+def check_sources(
+    rules: tuple[InhibitRule, ...], stateful: list[tuple[str, str]], sink: ProblemSink
+) -> None:
+    """Warn about an inhibit rule whose source can match no stateful rule (id, priority):
+    only a stateful rule's alert fires, so such a rule would never inhibit anything."""
+    for index, rule in enumerate(rules):
+        own = tuple(m for m in rule.source if m.name in OWN_LABELS and m.name != "channel")
+        if not own:
+            continue
+        if not any(
+            all_match(own, Subject(rule_id, priority, "", {})) for rule_id, priority in stateful
+        ):
+            sink.warn(
+                f"{SECTION}[{index}].source",
+                "matches no stateful rule: only the alert of a threshold rule or a rule with "
+                "state_key fires, so this inhibits nothing",
+            )

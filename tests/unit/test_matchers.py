@@ -101,3 +101,38 @@ def test_a_bad_inhibit_rule_is_reported_with_its_field(tmp_path: Path) -> None:
         "dots, like plate.normalized_text",
         "inhibit[1].target: is required",
     }
+
+
+def test_an_inhibit_source_that_no_stateful_rule_matches_gets_a_warning(tmp_path: Path) -> None:
+    """A stateless source never fires: the config loads, with a warning on that source."""
+    rule = {
+        "id": "controller_offline",
+        "conditions": [{"field": "status", "operator": "equals", "value": "offline"}],
+        "notify": ["webhook"],
+        "message_template": "offline",
+    }
+    inhibit = [{"source": {"rule_id": "controller_offline"}, "target": {"rule_id": "=~tank_.*"}}]
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "notifications": {"webhook": {"url": "http://127.0.0.1:9/x"}},
+                "rules": [rule],
+                "inhibit": inhibit,
+            }
+        )
+    )
+    config, problems = check_config(path)
+    assert config is not None
+    assert [(p.field, p.warning) for p in problems] == [("inhibit[0].source", True)]
+
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "notifications": {"webhook": {"url": "http://127.0.0.1:9/x"}},
+                "rules": [{**rule, "state_key": "site_id"}],
+                "inhibit": inhibit,
+            }
+        )
+    )
+    assert check_config(path)[1] == []
