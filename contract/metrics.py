@@ -90,3 +90,11 @@ storm_switches = Counter(
     "Rules switched into (on) or out of (off) storm mode",
     ["rule_id", "state"],
 )
+
+# Muting (alerts.muting): notifications not sent, by rule and by what stopped them
+# (silenced, muted by a schedule, inhibited), as the bridge muted them.
+notifications_muted = Counter(
+    "klaxon_notifications_muted_total",
+    "Notifications not sent because a silence, a schedule or an inhibit rule muted them",
+    ["rule_id", "status"],
+)

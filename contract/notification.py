@@ -33,6 +33,10 @@ class TransitionKind(StrEnum):
     DEESCALATE = "deescalate"
     # A hand-sent test notification (``klaxon notify test``).
     TEST = "test"
+    # Muting (alerts.muting): a silence ended while an alert it covered still fires; the
+    # end of a mute interval summarises what it held back (catch_up).
+    SILENCE_ENDED = "silence_ended"
+    CATCH_UP = "catch_up"
 
 
 _NAMESPACE = uuid.UUID("6f1c1d0e-8a1b-4c55-9a53-6b6c61786f6e")

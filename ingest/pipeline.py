@@ -1,6 +1,7 @@
 """What the bridge does with one batch, apart from Kafka itself.
 
-decode -> evaluate rules -> admit through cooldowns -> build notifications. Each step is a
+decode -> evaluate rules -> admit through cooldowns -> build notifications -> mute (silences,
+schedules, inhibition: ``alerts.muting.stage``). Each step is a
 method so the loop (``ingest.bridge``) reads as the diagram in docs/design.md and tests can drive a
 step alone.
 
@@ -24,6 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
+from alerts.muting.stage import MuteStage, Muting
 from alerts.stateful_stage import AnyChange, Observed, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
@@ -130,6 +132,7 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         recipients: Mapping[str, Sequence[str]] | None = None,
         grouping: GroupingStage | None = None,
+        muting: MuteStage | None = None,
     ) -> None:
         # The configured recipients of each enabled email/SMS channel: a hotlist entry's
         # notify column adds to them for its own notification.
@@ -141,6 +144,8 @@ class Pipeline:
         self.clock = clock
         # Holds the matches of grouped rules in Redis (None: no rule groups).
         self.grouping = grouping
+        # Silences, schedules, inhibition (alerts.muting); None mutes nothing.
+        self.muting = muting
 
     def process(self, batch: Sequence[KafkaMessage], dry_run: bool = False) -> Outcome:
         """Decode, evaluate, and (unless dry-run) apply cooldowns and lifecycle state.
@@ -177,12 +182,17 @@ class Pipeline:
         alone = self.group([m for m in admitted if m.decoded not in failures])
         built = self.notifications(alone, failures, matched_at)
         built += self.stateful_notifications(changes, failures, matched_at)
+        muting = Muting(kept=built)
+        if self.muting is not None:
+            # The mute stage, between cooldown and enqueue (docs/design.md).
+            built = [n for n in built if n.source not in failures.sources]
+            muting = self.muting.apply(built, changes, self.clock())
         outcome = Outcome(events=len(decoded))
-        outcome.alert_events = self.alert_events(changes, failures)
+        outcome.alert_events = muting.annotate(self.alert_events(changes, failures))
         outcome.triggered = [m.rule.id for m in admitted if m.decoded not in failures] + [
             c.rule.id for c in changes if c.transition.kind == TransitionKind.TRIGGER
         ]
-        return outcome, built
+        return outcome, muting.kept
 
     @staticmethod
     def _guard(failures: Failures) -> Callable[[Observed, str], AbstractContextManager[None]]:

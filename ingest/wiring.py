@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from alerts.events_topic import AlertEventTopic
 from alerts.grouping import GroupStore, StormMeter
 from alerts.lifecycle import Lifecycle
+from alerts.muting.stage import MuteStage
 from alerts.stateful_stage import StatefulStage
 from alerts.store import AlertStore
 from contract.celery_app import make_app
@@ -117,6 +118,7 @@ def build_pipeline(config: KlaxonConfig, settings: Settings, client: redis.Redis
     engine = RuleEngine(config.rules)
     decoders = build_decoders(config, settings, set(engine.topics))
     stateful = StatefulStage(engine.stateful, Lifecycle(client))
+    muting = MuteStage(client, {rule.id: rule for rule in config.rules}, config.inhibit)
     return Pipeline(
         engine,
         decoders,
@@ -124,6 +126,7 @@ def build_pipeline(config: KlaxonConfig, settings: Settings, client: redis.Redis
         stateful,
         recipients=channel_recipients(config),
         grouping=grouping_stage(config, client),
+        muting=muting,
     )
 
 

@@ -34,10 +34,13 @@ from contract.retry_policy import RetryPolicy, parse_retry
 from rules import bounded_yaml
 from rules.bounded_yaml import Refused, YamlLimits, too_large
 from rules.envsubst import Substitution, Unset, substitute_tree
+from rules.inhibit import InhibitRule, check_sources, load_inhibit
 from rules.kinds import AnyRule
 from rules.loader import ChannelDirectory, load_rules
 from rules.operators import show, unknown_choice
 from rules.side_files import named_files
+from rules.stateful import StatefulRule
+from rules.time_intervals import TimeInterval, load_time_intervals
 from rules.watchlists.section import SECTION as WATCHLISTS
 from rules.watchlists.section import Watchlist, load_watchlists
 
@@ -95,6 +98,9 @@ class KlaxonConfig:
     side_files: tuple[Path, ...] = ()
     # The ``watchlists:`` section: name -> hotlist (rules.watchlists).
     watchlists: Mapping[str, Watchlist] = field(default_factory=dict)
+    # The ``time_intervals:`` section (name -> schedule) and the ``inhibit:`` rules.
+    time_intervals: Mapping[str, TimeInterval] = field(default_factory=dict)
+    inhibit: tuple[InhibitRule, ...] = ()
 
     @property
     def watched_files(self) -> tuple[Path, ...]:
@@ -145,17 +151,20 @@ def check_config(
     channels = _load_channels(top.mapping("notifications"), sink, found.unset)
     sources = _load_sources(top.mapping("sources"), sink, path.parent)
     watchlists = load_watchlists(top.mapping(WATCHLISTS), sink, path.parent)
+    intervals = load_time_intervals(top.raw("time_intervals"), sink)
+    inhibit = load_inhibit(top.raw("inhibit"), sink)
     rules: tuple[AnyRule, ...] = ()
     if top.has("rules"):
         directory = ChannelDirectory(
             known={name: spec.has_recipients for name, spec in CHANNELS.items()},
             configured={name: channel.enabled for name, channel in channels.items()},
         )
-        rules = load_rules(top.raw("rules"), sink, directory, default_topic, watchlists)
+        rules = load_rules(top.raw("rules"), sink, directory, default_topic, watchlists, intervals)
     else:
         top.error("rules", "is required")
     heartbeat = load_heartbeat(top)
     top.finish()
+    check_sources(inhibit, [(r.id, r.priority) for r in rules if isinstance(r, StatefulRule)], sink)
 
     for variable in found.unset:
         if not variable.path.startswith("notifications."):  # those were reported above
@@ -172,6 +181,8 @@ def check_config(
         heartbeat=heartbeat,
         side_files=named_files(top.raw("rules"), path),
         watchlists=watchlists,
+        time_intervals=intervals,
+        inhibit=inhibit,
     )
     return config, sink.problems
 

@@ -63,6 +63,7 @@ from rules.stateful import (
     parse_duration,
 )
 from rules.templates import Template, TemplateError, compile_template
+from rules.time_intervals import TimeInterval
 from rules.trend_loader import load_trend
 from rules.trends import TREND_TYPES
 from rules.watchlists.operator import OPERATOR as IN_WATCHLIST
@@ -112,6 +113,7 @@ def load_rules(
     channels: ChannelDirectory,
     default_topic: str,
     watchlists: Mapping[str, Watchlist] | None = None,
+    time_intervals: Mapping[str, TimeInterval] | None = None,
 ) -> tuple[AnyRule, ...]:
     """Compile the ``rules:`` list; problems go to ``sink``.
 
@@ -134,6 +136,7 @@ def load_rules(
             default_topic=default_topic,
             seen=seen,
             watchlists=watchlists if watchlists is not None else {},
+            time_intervals=time_intervals if time_intervals is not None else {},
         ).load()
         if rule is not None:
             rules.append(rule)
@@ -167,6 +170,16 @@ class _Lifecycle:
     expected_devices: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _Schedule:
+    """The keys that mute a rule (alerts.muting), read the same way for every kind."""
+
+    active: tuple[TimeInterval, ...]
+    muted: tuple[TimeInterval, ...]
+    catch_up: bool
+    resolve_when_silenced: bool
+
+
 class _RuleLoader:
     def __init__(
         self,
@@ -178,8 +191,10 @@ class _RuleLoader:
         default_topic: str,
         seen: dict[str, int],
         watchlists: Mapping[str, Watchlist],
+        time_intervals: Mapping[str, TimeInterval],
     ) -> None:
         self.watchlists = watchlists
+        self.time_intervals = time_intervals
         self.data = data
         self.index = index
         self.where = f"rules[{index}]"
@@ -238,12 +253,20 @@ class _RuleLoader:
         else:
             rule = self._match(reader, common)
         recipients = self._recipients(reader, notified, channels)
+        schedule = self._schedule(reader, stateful=kind == "threshold" or reader.has("state_key"))
         reader.finish()
 
         problems = self.sink.problems[first_problem:]
         if any(not p.warning for p in problems) or rule_id is None or rule is None:
             return None
-        return replace(rule, recipients=recipients)
+        return replace(
+            rule,
+            recipients=recipients,
+            active_time_intervals=schedule.active,
+            mute_time_intervals=schedule.muted,
+            catch_up=schedule.catch_up,
+            resolve_when_silenced=schedule.resolve_when_silenced,
+        )
 
     # -- the three kinds --------------------------------------------------------------
 
@@ -385,6 +408,36 @@ class _RuleLoader:
         )
 
     # -- fields -------------------------------------------------------------------------
+
+    def _schedule(self, reader: MappingReader, stateful: bool) -> _Schedule:
+        """The muting fields: intervals by name, catch_up, resolve_when_silenced."""
+        active = self._intervals(reader, "active_time_intervals")
+        muted = self._intervals(reader, "mute_time_intervals")
+        catch_up = reader.optional("catch_up", bool, False)
+        if catch_up and not muted:
+            reader.error("catch_up", "needs mute_time_intervals: it summarises what they held back")
+        resolve_when_silenced = reader.optional("resolve_when_silenced", bool, False)
+        if reader.has("resolve_when_silenced") and not stateful:
+            reader.error(
+                "resolve_when_silenced",
+                "only applies to stateful rules: set state_key, or use type: threshold",
+            )
+        return _Schedule(active, muted, catch_up, resolve_when_silenced)
+
+    def _intervals(self, reader: MappingReader, key: str) -> tuple[TimeInterval, ...]:
+        names: list[object] = reader.optional(key, list, [])
+        found: list[TimeInterval] = []
+        for position, name in enumerate(names):
+            interval = self.time_intervals.get(name) if isinstance(name, str) else None
+            if interval is None:
+                reader.error(
+                    f"{key}[{position}]",
+                    unknown_choice("time interval", str(name), sorted(self.time_intervals))
+                    + " (define it under time_intervals)",
+                )
+                continue
+            found.append(interval)
+        return tuple(found)
 
     def _misplaced(self, reader: MappingReader, keys: tuple[str, ...], message: str) -> None:
         for key in keys:

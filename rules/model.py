@@ -15,6 +15,7 @@ from rules.grouping import GroupSpec, StormSpec
 from rules.operators import Condition, Predicate
 from rules.paths import MISSING, Getter
 from rules.templates import Template, format_value
+from rules.time_intervals import TimeInterval
 
 Priority = Literal["high", "medium", "low"]
 PRIORITIES: tuple[Priority, ...] = ("high", "medium", "low")
@@ -57,6 +58,14 @@ class BaseRule:
     recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Position in the config file: the engine reports matches in this order.
     index: int = 0
+    # Schedules (rules.time_intervals): armed only inside any active interval (when some
+    # are listed), muted inside any mute interval; catch_up sends one summary of what a
+    # mute interval held back when it ends (alerts.muting).
+    active_time_intervals: tuple[TimeInterval, ...] = ()
+    mute_time_intervals: tuple[TimeInterval, ...] = ()
+    catch_up: bool = False
+    # Send the resolve of an alert whose trigger was muted (silenced, muted, inhibited).
+    resolve_when_silenced: bool = False
 
     @property
     def template_values(self) -> dict[str, object]:

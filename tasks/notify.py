@@ -13,11 +13,14 @@ from __future__ import annotations
 import logging
 import time
 from enum import StrEnum
+from functools import cache
 from typing import Any, NoReturn
 
 from celery import Task
 from celery.signals import worker_init
 
+from alerts.muting.records import record_muted
+from alerts.muting.silences import SilenceMuter, SilenceStore
 from contract.notification import Notification
 from contract.queues import queue_for
 from tasks.app_instance import app, runtime
@@ -36,6 +39,7 @@ class Delivered(StrEnum):
 
     SENT = "sent"
     DUPLICATE = "duplicate"
+    SILENCED = "silenced"  # a silence added after the bridge enqueued it
 
 
 class LeaseBusy(Exception):
@@ -171,12 +175,25 @@ def _load_channels_at_start(**_: Any) -> None:
     runtime.preload()
 
 
+@cache
+def _silences() -> SilenceMuter:
+    # One per process (each prefork child its own), refreshed from Redis every second.
+    return SilenceMuter(SilenceStore(runtime.redis))
+
+
 def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
     notification = Notification.from_dict(payload)
     ledger = RedisLedger(runtime.redis, notification.id, runtime.settings.lease_seconds)
     if ledger.is_sent():
         log.info("%s %s was already sent; skipping the duplicate", task.name, notification.id)
         return Delivered.DUPLICATE
+    # The bridge asked the silences before it enqueued; one added since still stops this.
+    now = time.time()
+    silenced = _silences().mutes(notification, now)
+    if silenced is not None:
+        record_muted(runtime.redis, [(notification, silenced)], now)
+        log.info("%s %s not sent: %s", task.name, notification.id, silenced.reason)
+        return Delivered.SILENCED
     if not ledger.acquire_lease():
         raise LeaseBusy(notification.id, ledger.lease_left())
     try:

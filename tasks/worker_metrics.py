@@ -9,7 +9,9 @@ Only ``notify.*`` tasks are counted:
   from the task's decision (``tasks.retry.decision_of``), never worked out again here: a
   wait for another worker's lease is not a failed attempt;
 - ``alert_engine_notification_send_time_seconds{channel}``: each attempt, prerun to postrun;
-- ``klaxon_dead_letters_total{channel}``: notifications that ended as dead letters.
+- ``klaxon_dead_letters_total{channel}``: notifications that ended as dead letters;
+- ``klaxon_notifications_muted_total{rule_id,status="silenced"}``: tasks a silence stopped
+  after the bridge enqueued them (``Delivered.SILENCED``).
 
 The same totals go to Redis (``klaxon:stats:workers``) for ``klaxon status``.
 
@@ -133,6 +135,7 @@ class WorkerMetrics:
     failed: Counter
     send_time: Histogram
     dead: Counter
+    muted: Counter
 
 
 _lock = threading.Lock()
@@ -180,6 +183,12 @@ def worker_metrics() -> WorkerMetrics:
                     "klaxon_dead_letters_total",
                     "Notifications that ended as dead letters",
                     ["channel"],
+                    registry=registry,
+                ),
+                muted=Counter(
+                    "klaxon_notifications_muted_total",
+                    "Notifications a silence stopped in the worker, after the bridge enqueued them",
+                    ["rule_id", "status"],
                     registry=registry,
                 ),
             )
@@ -238,6 +247,13 @@ def _on_postrun(task_id: str = "", task: object = None, **_: object) -> None:
 
 def _on_success(sender: object = None, result: object = None, **_: object) -> None:
     channel = _channel(sender)
+    if channel is not None and result == Delivered.SILENCED:
+        try:
+            rule_id = _rule_id(getattr(sender, "request", None))
+            worker_metrics().muted.labels(rule_id, "silenced").inc()
+        except Exception as exc:  # noqa: BLE001 - metrics never break a task
+            log.debug("silenced notification not counted: %r", exc)
+        return
     if channel is None or result != Delivered.SENT:
         return
     try:

@@ -20,6 +20,7 @@ from typing import Any
 
 import fastavro
 import pytest
+import redis
 from click.testing import CliRunner
 
 from klaxon.devstack.demo import STOLEN_BURST
@@ -285,3 +286,32 @@ def test_produce_publishes_count_events(kafka: str) -> None:
     messages = read_all(kafka, topic, 12)
     values = [fastavro.schemaless_reader(io.BytesIO(m.value()), schema, schema) for m in messages]
     assert {v["device_id"] for v in values} == {"display-tank", "frag-tank"}
+
+
+def test_klaxon_silence_add_stops_a_demo_alert(start_dev: Any) -> None:
+    """With only ``klaxon dev`` running, the banner's silence command stops demo alerts."""
+    run = start_dev("--demo-seconds", "60")
+    command = run.value("quiet one:").split("   (")[0]
+    redis_url = command.split()[0].removeprefix("REDIS_URL=")
+    done = subprocess.run(
+        [sys.executable, "-m", "klaxon", "silence", "add", "--match", "rule_id=~.*", "--for", "5m"],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    client = redis.Redis.from_url(redis_url)
+
+    def silenced() -> list[dict[str, Any]]:
+        records = [json.loads(f[b"record"]) for _, f in client.xrange("klaxon:outbox")]
+        return [r for r in records if r["status"] == "silenced"]
+
+    # The tanks overheat within the first 15 s of every 40: a trigger comes within the demo.
+    (first, *_) = wait_until(silenced, 60, 0.5, lambda: f"a silenced alert in:\n{run.output}")
+    assert first["ref"] == done.stdout.strip()
+    assert first["rule_id"] in {"watchlist_plate", "stolen_vehicle", "tank_temperature_high",
+                                "tank_ph_low"}  # fmt: skip
+    client.close()
