@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from tasks.channels import email, slack, sms, webhook
+from tasks.channels import email, ntfy, pushover, slack, sms, webhook
 from tasks.channels.base import Channel, ChannelSpec, RecipientLedger
 from tasks.channels.errors import DeliveryError, PermanentError, Reason, TransientError
 
 CHANNELS: dict[str, ChannelSpec] = {
     "email": email.SPEC,
+    "ntfy": ntfy.SPEC,
+    "pushover": pushover.SPEC,
     "slack": slack.SPEC,
     "sms": sms.SPEC,
     "webhook": webhook.SPEC,

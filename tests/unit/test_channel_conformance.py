@@ -32,6 +32,8 @@ from tests.support.ledger import (
     parse_channel_settings,
     sample_notification,
 )
+from tests.support.ntfy_server import ACCESS_TOKEN, NtfyServer, ntfy_error
+from tests.support.pushover_server import APP_TOKEN, USER_KEY, PushoverServer, pushover_error
 from tests.support.slack_server import SlackServer
 from tests.support.smtp_server import SmtpServer, free_port
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioServer, twilio_error
@@ -154,6 +156,57 @@ def sms_harness() -> Harness:
     )
 
 
+def ntfy_harness() -> Harness:
+    server = NtfyServer()
+
+    def inject(status: int) -> None:
+        if status < 300:
+            return  # the next publish is accepted as it is
+        headers = {"Retry-After": "3"} if status == 429 else {}
+        error = ntfy_error(status, f"status {status}")
+        server.fail(Answer(status, error.body, headers))
+
+    return Harness(
+        table=HTTP_TABLE,
+        secrets=(ACCESS_TOKEN,),
+        inject=inject,
+        config=lambda host, port: {
+            "server_url": f"http://{host}:{port}",
+            "topic": "klaxon-alerts",
+            "access_token": ACCESS_TOKEN,
+            "tags": ["rotating_light"],
+        },
+        port=server.port,
+        spec_name="ntfy",
+        closers=[server.close],
+    )
+
+
+def pushover_harness() -> Harness:
+    server = PushoverServer()
+
+    def inject(status: int) -> None:
+        if status < 300:
+            return  # the next message is accepted as it is
+        headers = {"Retry-After": "3"} if status == 429 else {}
+        error = pushover_error(status, "user", f"status {status}")
+        server.fail(Answer(status, error.body, headers))
+
+    return Harness(
+        table=HTTP_TABLE,
+        secrets=(APP_TOKEN, USER_KEY),
+        inject=inject,
+        config=lambda host, port: {
+            "api_url": f"http://{host}:{port}",
+            "app_token": APP_TOKEN,
+            "user_key": USER_KEY,
+        },
+        port=server.port,
+        spec_name="pushover",
+        closers=[server.close],
+    )
+
+
 def email_harness(tmp: Any) -> Harness:
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -189,6 +242,8 @@ def email_harness(tmp: Any) -> Harness:
 def harness_builders(tmp: Callable[[], Any]) -> dict[str, Callable[[], Harness]]:
     return {
         "email": lambda: email_harness(tmp()),
+        "ntfy": ntfy_harness,
+        "pushover": pushover_harness,
         "slack": slack_harness,
         "sms": sms_harness,
         "webhook": webhook_harness,
