@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from contract.channels.spec import SettingsSpec
 from contract.mapping import MappingReader
+from contract.throttle import Throttle
 
 MAX_BODY = 1600
 
@@ -54,5 +55,10 @@ def parse_settings(reader: MappingReader) -> SmsSettings:
 
 
 SPEC = SettingsSpec(
-    name="sms", parse_settings=parse_settings, recipients=lambda settings: settings.to_numbers
+    name="sms",
+    parse_settings=parse_settings,
+    recipients=lambda settings: settings.to_numbers,
+    # A Twilio US long code sends about one segment a second; Twilio queues the rest.
+    default_throttle=Throttle(per_second=1.0, burst=1),
+    throttle_scope=lambda settings: settings.from_number or settings.messaging_service_sid,
 )

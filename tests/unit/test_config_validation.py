@@ -75,7 +75,8 @@ CASES: dict[str, list[str]] = {
         'rule "r1": rules[0].notify[1]: channel "email" is not configured under notifications',
     ],
     "unknown_notification_channel": [
-        'notifications.teams: unknown channel "teams" (known: email, ntfy, pushover, slack, sms, webhook)',
+        'notifications.teams: unknown channel "teams" '
+        "(known: email, ntfy, pushover, slack, sms, webhook)",
     ],
     "in_list_not_a_list": [
         'rule "r1": rules[0].conditions[0].value: expected a list of values, got "ABC123"',
