@@ -18,8 +18,9 @@ from tasks.channels.base import ChannelSpec, RecipientLedger
 from tasks.channels.errors import DeliveryError
 from tasks.channels.http import raise_for_delivery, transport_errors
 
-# A rule's priority as ntfy's 1 (min) .. 5 (urgent), when the channel sets none.
-_PRIORITY = {"critical": 5, "high": 4, "medium": 3, "low": 2, "info": 1}
+# A rule's priority (rules.model.PRIORITIES) as ntfy's 1 (min) .. 5 (urgent), when the
+# channel sets none.
+_PRIORITY = {"high": 4, "medium": 3, "low": 2}
 
 
 def payload_of(notification: Notification, settings: NtfySettings) -> JsonObject:

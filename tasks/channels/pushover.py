@@ -18,8 +18,9 @@ from tasks.channels.errors import DeliveryError
 from tasks.channels.http import raise_for_delivery, transport_errors
 
 MESSAGES_PATH = "/1/messages.json"
-# A rule's priority as Pushover's -2 (lowest) .. 1 (high); emergency (2) only when set.
-_PRIORITY = {"critical": 1, "high": 1, "medium": 0, "low": -1, "info": -2}
+# A rule's priority (rules.model.PRIORITIES) as Pushover's -1 (quiet) .. 1 (high), when
+# the channel sets none; emergency (2) only when the channel says so.
+_PRIORITY = {"high": 1, "medium": 0, "low": -1}
 
 
 def _cut(text: str, limit: int) -> str:
