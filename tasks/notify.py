@@ -229,7 +229,8 @@ def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
     try:
         config, channel = runtime.channel(notification.channel)
         spec = CHANNELS[notification.channel].settings
-        sent = ledger.sent_recipients() if spec.has_recipients else set()
+        throttled = config.throttle.active and spec.has_recipients
+        sent = ledger.sent_recipients() if throttled else set()
         buckets, cost = plan_send(spec, config.throttle, config.settings, notification, sent)
         wait = runtime.gate.turn(notification.id, buckets, cost)
         if wait > 0:

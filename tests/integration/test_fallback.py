@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 import redis
+import requests
 
 from tasks.deadletters import DeadLetter, DeadLetterStore
 from tests.conftest import Stack
 from tests.support.kafka import PlateProducer, plate_event
 from tests.support.queues import drained
 from tests.support.schema_registry import SchemaRegistryDouble
+from tests.support.servers import free_port
 from tests.support.smtp_server import SmtpServer
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioServer, twilio_error
 from tests.support.wait import wait_until
@@ -97,7 +99,8 @@ def test_an_sms_refused_with_400_falls_back_to_email_once(
     """A 400 from Twilio: one dead letter on sms naming the email copy, one mail sent."""
     twilio.fail_next(*[REFUSED] * 5)
     config = write_config(notifications(twilio, smtp, sms="email"), [sms_rule(topic)])
-    stack.worker(config, queues=",".join(QUEUES))
+    metrics_port = free_port()
+    stack.worker(config, queues=",".join(QUEUES), WORKER_METRICS_PORT=str(metrics_port))
     stack.bridge(config)
     PlateProducer(kafka, registry.url, topic).send(plate_event("STL001", camera="gate-7"))
 
@@ -114,6 +117,8 @@ def test_an_sms_refused_with_400_falls_back_to_email_once(
     assert letter.fallback_channel == "email"
     assert letter.fallback_id is not None
     assert redis_client.exists(f"klaxon:sent:{letter.fallback_id}")
+    metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    assert 'klaxon_fallbacks_total{channel="sms",fallback="email"} 1.0' in metrics
 
 
 def test_two_channels_falling_back_to_each_other_never_loop(
