@@ -231,8 +231,8 @@ def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
         spec = CHANNELS[notification.channel].settings
         throttled = config.throttle.active and spec.has_recipients
         sent = ledger.sent_recipients() if throttled else set()
-        buckets, cost = plan_send(spec, config.throttle, config.settings, notification, sent)
-        wait = runtime.gate.turn(notification.id, buckets, cost)
+        buckets = plan_send(spec, config.throttle, config.settings, notification, sent)
+        wait = runtime.gate.turn(notification.id, buckets)
         if wait > 0:
             raise Throttled(notification.id, wait)
         channel.send(notification, ledger)

@@ -36,6 +36,8 @@ KEY_PREFIX = "klaxon:throttle"
 BOOKING_GRACE_MS = 3_600_000
 
 _ADMIT = """
+-- KEYS[1]: this notification's booking; KEYS[2..]: its buckets.
+-- ARGV[1]: now ('' = Redis's clock); per bucket: interval, burst, cost; last: grace (ms).
 local now = tonumber(ARGV[1])
 if not now then
   if redis.replicate_commands then redis.replicate_commands() end
@@ -50,12 +52,12 @@ if booked then
   end
   return tostring(booked - now)
 end
-local cost = tonumber(ARGV[2])
 local slot = now
 local tats = {}
 for i = 2, #KEYS do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local burst = tonumber(ARGV[2 * i])
+  local interval = tonumber(ARGV[3 * i - 4])
+  local burst = tonumber(ARGV[3 * i - 3])
+  local cost = tonumber(ARGV[3 * i - 2])
   local tat = tonumber(redis.call('GET', KEYS[i])) or now
   if tat < now then tat = now end
   tats[i] = tat
@@ -63,8 +65,7 @@ for i = 2, #KEYS do
   if allowed > slot then slot = allowed end
 end
 for i = 2, #KEYS do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local tat = math.max(tats[i], slot) + cost * interval
+  local tat = math.max(tats[i], slot) + tonumber(ARGV[3 * i - 2]) * tonumber(ARGV[3 * i - 4])
   redis.call('SET', KEYS[i], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
 end
 if slot <= now then return '0' end
@@ -75,10 +76,11 @@ return tostring(slot - now)
 
 @dataclass(frozen=True)
 class Bucket:
-    """One limit and the Redis key that counts it."""
+    """One limit, the Redis key that counts it, and what this send costs it."""
 
     key: str
     limit: Throttle
+    cost: int = 1
 
 
 def _digest(text: str) -> str:
@@ -87,18 +89,26 @@ def _digest(text: str) -> str:
 
 
 def buckets_for(
-    channel: str, throttle: ChannelThrottle, scope: str | None, recipients: Sequence[str]
+    channel: str,
+    throttle: ChannelThrottle,
+    scope: str | None,
+    recipients: Sequence[str],
+    units: int = 1,
 ) -> list[Bucket]:
-    """The buckets a send to ``recipients`` on ``channel`` draws from."""
+    """The buckets a send of ``units`` to each of ``recipients`` on ``channel`` draws from.
+
+    The channel's bucket pays for every recipient (one provider call each), a recipient's
+    own bucket for its message alone.
+    """
     buckets = []
     if throttle.limit is not None:
-        buckets.append(
-            Bucket(f"{KEY_PREFIX}:{channel}:{_digest(scope or channel)}", throttle.limit)
-        )
+        key = f"{KEY_PREFIX}:{channel}:{_digest(scope or channel)}"
+        buckets.append(Bucket(key, throttle.limit, max(len(recipients), 1) * units))
     for recipient in recipients:
         limit = throttle.recipients.get(recipient)
         if limit is not None:
-            buckets.append(Bucket(f"{KEY_PREFIX}:{channel}:to:{_digest(recipient)}", limit))
+            key = f"{KEY_PREFIX}:{channel}:to:{_digest(recipient)}"
+            buckets.append(Bucket(key, limit, units))
     return buckets
 
 
@@ -110,19 +120,15 @@ class RateGate:
         self._admit: Any = client.register_script(_ADMIT)
 
     def turn(
-        self,
-        notification_id: str,
-        buckets: Sequence[Bucket],
-        cost: int = 1,
-        now: float | None = None,
+        self, notification_id: str, buckets: Sequence[Bucket], now: float | None = None
     ) -> float:
         """Seconds until this notification's turn: 0 means send now (and it is counted)."""
         if not buckets:
             return 0.0
         keys = [f"{KEY_PREFIX}:booked:{notification_id}", *(b.key for b in buckets)]
-        args: list[str | int | float] = ["" if now is None else repr(now), max(cost, 1)]
+        args: list[str | int | float] = ["" if now is None else repr(now)]
         for bucket in buckets:
-            args += [repr(bucket.limit.interval), bucket.limit.burst]
+            args += [repr(bucket.limit.interval), bucket.limit.burst, max(bucket.cost, 1)]
         args.append(BOOKING_GRACE_MS)
         return max(0.0, float(self._admit(keys=keys, args=args)))
 
@@ -133,15 +139,16 @@ def plan_send(
     settings: Any,
     notification: Notification,
     sent: set[str],
-) -> tuple[list[Bucket], int]:
-    """(the buckets of this send, its cost): one unit per recipient still owed, else one.
+) -> list[Bucket]:
+    """The buckets of this send, each with its cost, for the recipients still owed.
 
     A multi-recipient channel makes one provider call per recipient (an SMS each), so a
-    send to three numbers costs three; the recipients that already accepted it on an
-    earlier attempt cost nothing again.
+    send to three numbers costs the channel three; the recipients that accepted it on an
+    earlier attempt cost nothing again. A message costs the channel's units of it (an SMS
+    of three segments costs three per number), else one.
     """
     if not throttle.active:
-        return [], 0
+        return []
     owed: list[str] = []
     if spec.recipients is not None:
         everyone = notification.recipients
@@ -149,4 +156,5 @@ def plan_send(
             everyone = list(spec.recipients(settings))
         owed = [r for r in everyone if r not in sent]
     scope = spec.throttle_scope(settings) if spec.throttle_scope else None
-    return buckets_for(notification.channel, throttle, scope, owed), max(len(owed), 1)
+    units = spec.units(notification.message) if spec.units else 1
+    return buckets_for(notification.channel, throttle, scope, owed, units)

@@ -28,6 +28,9 @@ class SettingsSpec:
     # one limit. None: the channel's name is the scope.
     default_throttle: Throttle | None = None
     throttle_scope: Callable[[Any], str] | None = None
+    # How many units of the provider's rate one message to one recipient costs (SMS
+    # segments); None: one.
+    units: Callable[[str], int] | None = None
 
     @property
     def has_recipients(self) -> bool:

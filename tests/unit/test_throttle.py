@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import redis
 
+from contract.channels.sms import segments
 from contract.retry_policy import RetryPolicy
 from contract.throttle import ChannelThrottle, Throttle
 from tasks.channels import CHANNELS
@@ -20,8 +21,8 @@ T0 = 1_800_000_000.0
 TWO_A_SECOND = Throttle(per_second=2.0, burst=1)
 
 
-def bucket(name: str, limit: Throttle = TWO_A_SECOND) -> Bucket:
-    return Bucket(f"klaxon:throttle:test:{name}", limit)
+def bucket(name: str, limit: Throttle = TWO_A_SECOND, cost: int = 1) -> Bucket:
+    return Bucket(f"klaxon:throttle:test:{name}", limit, cost)
 
 
 def test_sends_within_the_burst_go_at_once_and_the_next_waits_one_interval(
@@ -85,10 +86,10 @@ def test_a_cost_above_the_burst_waits_for_a_full_bucket_then_goes(
 ) -> None:
     """An SMS to three numbers at 1/s, burst 1: never refused for good, and paid for after."""
     gate = RateGate(redis_client)
-    limit = [bucket("sms", Throttle(per_second=1.0, burst=1))]
+    sender = Throttle(per_second=1.0, burst=1)
 
-    assert gate.turn("three-numbers", limit, cost=3, now=T0) == 0.0
-    assert gate.turn("next", limit, now=T0) == pytest.approx(3.0)
+    assert gate.turn("three-numbers", [bucket("sms", sender, cost=3)], now=T0) == 0.0
+    assert gate.turn("next", [bucket("sms", sender)], now=T0) == pytest.approx(3.0)
 
 
 def test_a_throttled_send_is_a_wait_for_its_turn_never_a_failed_attempt() -> None:
@@ -127,9 +128,19 @@ def test_defaults_follow_the_providers_and_scope_by_webhook_url_and_sender() -> 
     per_recipient = ChannelThrottle(
         sms.default_throttle, {"+15550000002": Throttle(per_second=0.1, burst=1)}
     )
-    buckets, cost = plan_send(
-        sms, per_recipient, sms_settings, sample_notification("sms"), sent={"+15550000001"}
-    )
-    # One number still owed: cost 1, the sender's bucket and that number's own.
-    assert cost == 1
-    assert [b.limit for b in buckets] == [Throttle(1.0, 1), Throttle(0.1, 1)]
+    two_segments = sample_notification("sms", message="x" * 200)
+    buckets = plan_send(sms, per_recipient, sms_settings, two_segments, sent={"+15550000001"})
+    # One number still owed a message of two segments: the sender's bucket and that
+    # number's own, each charged two.
+    assert [(b.limit, b.cost) for b in buckets] == [(Throttle(1.0, 1), 2), (Throttle(0.1, 1), 2)]
+    everyone = plan_send(sms, per_recipient, sms_settings, sample_notification("sms"), sent=set())
+    # Both numbers owed one segment: the sender pays for two messages, the limited number one.
+    assert [(b.limit, b.cost) for b in everyone] == [(Throttle(1.0, 1), 2), (Throttle(0.1, 1), 1)]
+
+
+def test_sms_segments_follow_gsm7_and_ucs2() -> None:
+    """160 GSM-7 septets fit one segment, then 153 each; 70 UCS-2 units, then 67 each."""
+    assert [segments("a" * n) for n in (1, 160, 161, 306, 307)] == [1, 1, 2, 2, 3]
+    assert [segments("€" * n) for n in (80, 81)] == [1, 2]  # an extension: two septets
+    assert [segments("ł" * n) for n in (70, 71, 134, 135)] == [1, 2, 2, 3]
+    assert [segments("🚨" * n) for n in (35, 36)] == [1, 2]  # two UTF-16 units each
