@@ -103,6 +103,9 @@ class Notification:
     variants: dict[str, str] = field(default_factory=dict)
     # Lifecycle details for threshold alerts (current value, threshold, how long it fired).
     alert: JsonObject | None = None
+    # Set on the copy a worker sends through a channel's fallback (tasks.fallback): the id
+    # of the dead-lettered original. A fallback never falls back again.
+    fallback_of: str | None = None
 
     def to_dict(self) -> dict[str, Json]:
         data: dict[str, Json] = asdict(self)

@@ -31,6 +31,7 @@ from contract.heartbeat import HeartbeatConfig, load_heartbeat
 from contract.mapping import MappingReader
 from contract.problems import ConfigInvalid, ConfigProblem, ProblemSink
 from contract.retry_policy import RetryPolicy, parse_retry
+from contract.throttle import ChannelThrottle, parse_throttle
 from rules import bounded_yaml
 from rules.bounded_yaml import Refused, YamlLimits, too_large
 from rules.envsubst import Substitution, Unset, substitute_tree
@@ -68,6 +69,10 @@ class ChannelConfig:
     enabled: bool = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     settings: Any = None
+    # Provider rate limits its sends wait for (contract.throttle; tasks.throttle enforces).
+    throttle: ChannelThrottle = field(default_factory=ChannelThrottle)
+    # Where a notification dead-lettered here is sent once more (never further).
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -293,6 +298,8 @@ def _load_channels(
         retry_data = reader.mapping("retry")
         if retry_data:
             retry = parse_retry(MappingReader(retry_data, reader.field_path("retry"), channel_sink))
+        throttle = parse_throttle(reader, "throttle", spec.default_throttle, spec.has_recipients)
+        fallback = reader.optional("fallback", str, "") or None
         parsed = spec.parse_settings(reader)
         reader.finish()
         for problem in channel_sink.problems:
@@ -304,8 +311,31 @@ def _load_channels(
                 # a value whose ${VAR} is unset is explained by the warning about the
                 # variable: the deployment, not the file, has to supply it.
                 sink.warn(problem.field, problem.message)
-        channels[name] = ChannelConfig(name=name, enabled=enabled, retry=retry, settings=parsed)
+        channels[name] = ChannelConfig(
+            name=name,
+            enabled=enabled,
+            retry=retry,
+            settings=parsed,
+            throttle=throttle,
+            fallback=fallback,
+        )
+    _check_fallbacks(channels, sink)
     return channels
+
+
+def _check_fallbacks(channels: Mapping[str, ChannelConfig], sink: ProblemSink) -> None:
+    """A fallback names another enabled channel; it is used once, so chains do not matter."""
+    for name, channel in channels.items():
+        target = channel.fallback
+        if target is None or not channel.enabled:
+            continue
+        where = f"notifications.{name}.fallback"
+        if target == name:
+            sink.error(where, "cannot be the channel itself")
+        elif target not in channels:
+            sink.error(where, unknown_choice("channel", target, sorted(channels)))
+        elif not channels[target].enabled:
+            sink.error(where, f'names channel "{target}", which is disabled')
 
 
 # -- sources ------------------------------------------------------------------------------

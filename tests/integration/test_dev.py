@@ -27,6 +27,7 @@ from klaxon.devstack.demo import STOLEN_BURST
 from klaxon.devstack.devconfig import write_dev_config
 from klaxon.devstack.inbox import Inbox, InboxServers
 from klaxon.devstack.ports import free_port
+from klaxon.devstack.stack import CHANNELS as DEV_CHANNELS
 from klaxon.devstack.supervisor import INFRA, Supervisor
 from klaxon.produce_cli import produce
 from rules.config import load_config
@@ -170,7 +171,7 @@ def test_dev_demo_delivers_every_channel_and_a_resolve(start_dev: Any) -> None:
     assert code == 0, run.output
     summary = run.value("received:")
     counts = dict(re.findall(r"(\w+) (\d+)", summary))
-    assert all(int(counts[name]) > 0 for name in CHANNELS), summary
+    assert all(int(counts[name]) > 0 for name in DEV_CHANNELS), summary
     assert int(counts["resolve"]) > 0, summary
     assert_nothing_left(run, pids)
 
@@ -217,7 +218,7 @@ def test_inbox_receives_every_channel_configured_by_dev_yaml(
     dev_config = write_dev_config(tmp_path, servers.smtp.port, env)
     config = load_config(dev_config.path, env)
     inbox.rule_names = dev_config.rule_names
-    for name in CHANNELS:
+    for name in DEV_CHANNELS:
         channel = CHANNELS[name].build(config.channels[name].settings)
         notification = sample_notification(
             name, message=f"Plate ABC123 via {name}\nmore", variants={}
@@ -227,14 +228,14 @@ def test_inbox_receives_every_channel_configured_by_dev_yaml(
         channel.send(notification, MemoryLedger())
     deliveries = wait_until(lambda: len(inbox.deliveries()) == 4 and inbox.deliveries(), 5)
     by_channel = {d.channel: d for d in deliveries}
-    assert set(by_channel) == set(CHANNELS)
+    assert set(by_channel) == set(DEV_CHANNELS)
     assert by_channel["email"].recipient == "security@dev.example.com"
     assert by_channel["sms"].recipient == "+15550100001"
     assert by_channel["slack"].rule == "watchlist_plate"
     assert all(d.summary == f"Plate ABC123 via {d.channel}" for d in deliveries)
     assert inbox.transitions() == {"resolve": 1}
     listed = get_json(f"{servers.url}/api/inbox")
-    assert {item["channel"] for item in listed} == set(CHANNELS)
+    assert {item["channel"] for item in listed} == set(DEV_CHANNELS)
 
 
 def test_inbox_twilio_api_refuses_wrong_credentials(

@@ -54,6 +54,9 @@ def twilio(
         "to_numbers": [ONE, TWO, THREE],
         "api_base_url": twilio_double.base_url,
         "timeout_seconds": 5,
+        # Retries here follow at once: Twilio's default 1/s would book them a turn later
+        # (tests/unit/test_throttle.py covers that).
+        "throttle": "off",
     }
     config.write_text(yamlfile.dump({"notifications": {"sms": sms}, "rules": []}))
     # deliver reads the module-level worker runtime; point it at this test's file and Redis.
