@@ -25,7 +25,7 @@ from tasks.channels import CHANNELS, DeliveryError, TransientError
 from tasks.deadletters import DeadLetter, DeadLetterStore
 from tasks.delayed import DelayedSet
 from tasks.delayed_producer import DelayingProducer
-from tasks.ledger import RedisLedger
+from tasks.ledger import Claim, RedisLedger
 from tasks.retry import Decision, Failure, GiveUp, RetryIn, WaitForLease, decide, remember
 
 log = logging.getLogger(__name__)
@@ -174,17 +174,19 @@ def _load_channels_at_start(**_: Any) -> None:
 def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
     notification = Notification.from_dict(payload)
     ledger = RedisLedger(runtime.redis, notification.id, runtime.settings.lease_seconds)
-    if ledger.is_sent():
+    claimed = ledger.claim()  # one round trip: sent already, our lease, or someone else's
+    if claimed.claim is Claim.SENT:
         log.info("%s %s was already sent; skipping the duplicate", task.name, notification.id)
         return Delivered.DUPLICATE
-    if not ledger.acquire_lease():
-        raise LeaseBusy(notification.id, ledger.lease_left())
+    if claimed.claim is Claim.BUSY:
+        raise LeaseBusy(notification.id, claimed.lease_left)
     try:
         _, channel = runtime.channel(notification.channel)
         channel.send(notification, ledger)
-        ledger.mark_done()
-    finally:
+    except BaseException:
         ledger.release_lease()
+        raise
+    ledger.mark_done()  # marks sent and releases the lease in the same round trip
     return Delivered.SENT
 
 
