@@ -16,7 +16,7 @@ def test_the_event_dispatcher_drops_progress_events_and_keeps_outcomes(
 ) -> None:
     """task-received/task-started are not published; task-succeeded and task-failed are."""
     app = make_app(Settings(redis_url=redis_url))
-    subscriber = redis_client.pubsub()
+    subscriber = redis_client.pubsub()  # type: ignore[no-untyped-call]  # redis-py: untyped
     subscriber.psubscribe("*celeryev*")
     wait_until(lambda: subscriber.get_message(timeout=0.1) is not None, timeout=10)
     with (
