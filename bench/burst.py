@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shlex
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -33,6 +31,7 @@ import yaml
 
 from bench._common import (
     CpuMeter,
+    TreeProcess,
     World,
     environment,
     header,
@@ -43,36 +42,13 @@ from bench._common import (
     register,
     sink,
     table,
+    tree_python,
 )
 from contract import encoding
 from tests.support.http_sink import Answer, HttpSink, Received
 from tests.support.kafka import PLATE_SCHEMA
-from tests.support.processes import ManagedProcess
 from tests.support.servers import free_port
 from tests.support.wait import wait_until
-
-
-class TreeProcess(ManagedProcess):
-    """A ManagedProcess run from another code tree (its .venv, its sources)."""
-
-    def __init__(self, tree: Path, name: str, args: list[str], env: dict[str, str], log: Path):
-        python = tree / ".venv" / "bin" / "python"
-        argv = [str(python if python.exists() else Path(sys.executable)), "-m", *args]
-        super().__init__(name, argv, env, log)
-        self.tree = tree
-
-    def start(self) -> TreeProcess:
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            self.argv,
-            cwd=self.tree,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        return self
 
 
 @dataclass
@@ -148,14 +124,17 @@ def run_tree(
         "METRICS_PORT": str(free_port()),
         "WORKER_METRICS_PORT": str(free_port()),
     }
+    python = tree_python(tree)
     worker = TreeProcess(
         tree,
         f"worker-{marker}",
-        ["klaxon", "worker", "-Q", "notify.webhook", *worker_args],
+        [python, "-m", "klaxon", "worker", "-Q", "notify.webhook", *worker_args],
         base,
         workdir,
     )
-    bridge = TreeProcess(tree, f"bridge-{marker}", ["klaxon", "bridge"], base, workdir)
+    bridge = TreeProcess(
+        tree, f"bridge-{marker}", [python, "-m", "klaxon", "bridge"], base, workdir
+    )
     started: list[TreeProcess] = []
     try:
         started.append(worker.start())
@@ -198,9 +177,7 @@ def run_tree(
         spent = CpuMeter.spent(before, meter.snapshot())
         received = mine()
         ids = [r.header("Idempotency-Key") for r in received]
-        latencies = [
-            r.at - float(r.json()["event"]["attributes"]["produced_at"]) for r in received
-        ]
+        latencies = [r.at - float(r.json()["event"]["attributes"]["produced_at"]) for r in received]
         last = max((r.at for r in received), default=first)
         delivered = len(received)
         return Result(

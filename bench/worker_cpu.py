@@ -39,14 +39,22 @@ from pathlib import Path
 
 import redis
 
-from bench._common import CpuMeter, environment, header, median, sink, table
+from bench._common import (
+    CpuMeter,
+    TreeProcess,
+    environment,
+    header,
+    median,
+    sink,
+    table,
+    tree_python,
+)
 from bench.workers import batch, write_config
 from contract.celery_app import make_app
 from contract.fast_publisher import PipelinedPublisher, _Route
 from contract.notification import Notification
 from contract.settings import Settings
 from tests.support.http_sink import Answer, HttpSink, Received
-from tests.support.processes import ManagedProcess
 from tests.support.wait import wait_until
 
 CONFIGS = "prefork:2,prefork:1,threads:4,threads:16"
@@ -73,27 +81,6 @@ class NoopPublisher(PipelinedPublisher):
         self.redis.lpush(NOOP_QUEUE, *[self.task_message(item, batch)[0] for item in items])
 
 
-class TreeProcess(ManagedProcess):
-    """A ManagedProcess started in another code tree (its own .venv and sources)."""
-
-    def __init__(self, tree: Path, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.tree = tree
-
-    def start(self) -> TreeProcess:
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            self.argv,
-            cwd=self.tree,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        return self
-
-
 @dataclass(frozen=True)
 class Variant:
     tree: Path
@@ -110,11 +97,10 @@ class Variant:
 def start_worker(
     variant: Variant, env: dict[str, str], workdir: Path, profile: Path | None = None
 ) -> TreeProcess:
-    python = variant.tree / ".venv" / "bin" / "python"
     queue = NOOP_QUEUE if variant.kind == "noop" else "notify.webhook"
     name = f"bench-{uuid.uuid4().hex[:6]}"
     argv = [
-        str(python if python.exists() else Path(sys.executable)),
+        tree_python(variant.tree),
         "-m",
         "celery",
         "-A",
