@@ -150,6 +150,10 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
         )
 
 
+# `klaxon worker`'s default pool: threads, this many concurrent sends.
+DEFAULT_WORKER_THREADS = 8
+
+
 def _start_heartbeat(config: Any, bridge: Any, settings: Settings) -> None:
     """Ping the heartbeat URL while the bridge owns partitions, Redis answers, lag is low."""
     import redis
@@ -180,7 +184,11 @@ def worker(ctx: click.Context, queues: str | None) -> None:
     # Before worker_main: Celery's CLI imports Flower, which imports prometheus_client,
     # and multiprocess mode must be chosen before that.
     prepare_multiproc_dir()
-    argv = ["worker", "-Q", queues, "-E", "--loglevel", "INFO", *ctx.args]
+    # Sends wait on the network: a thread pool runs them at about half the CPU of prefork
+    # (no pipes, no pickling, one event loop; docs/performance.md). Options given after
+    # `klaxon worker` come later in argv and win (`-P prefork -c 4`).
+    pool = ["-P", "threads", "-c", str(DEFAULT_WORKER_THREADS)]
+    argv = ["worker", "-Q", queues, "-E", "--loglevel", "INFO", *pool, *ctx.args]
     app.worker_main(argv)
 
 

@@ -30,7 +30,7 @@ from tasks.deadletters import DeadLetter, DeadLetterStore
 from tasks.delayed import DelayedSet
 from tasks.delayed_producer import DelayingProducer
 from tasks.fallback import fallback_copy, remember_fallback
-from tasks.ledger import RedisLedger
+from tasks.ledger import Claim, RedisLedger
 from tasks.retry import (
     Decision,
     Failure,
@@ -231,18 +231,20 @@ def _silences() -> SilenceMuter:
 def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
     notification = Notification.from_dict(payload)
     ledger = RedisLedger(runtime.redis, notification.id, runtime.settings.lease_seconds)
-    if ledger.is_sent():
+    claimed = ledger.claim()  # one round trip: sent already, our lease, or someone else's
+    if claimed.claim is Claim.SENT:
         log.info("%s %s was already sent; skipping the duplicate", task.name, notification.id)
         return Delivered.DUPLICATE
+    if claimed.claim is Claim.BUSY:
+        raise LeaseBusy(notification.id, claimed.lease_left)
     # The bridge asked the silences before it enqueued; one added since still stops this.
     now = time.time()
     silenced = _silences().mutes(notification, now)
     if silenced is not None:
+        ledger.release_lease()
         record_muted(runtime.redis, [(notification, silenced)], now)
         log.info("%s %s not sent: %s", task.name, notification.id, silenced.reason)
         return Delivered.SILENCED
-    if not ledger.acquire_lease():
-        raise LeaseBusy(notification.id, ledger.lease_left())
     try:
         config, channel = runtime.channel(notification.channel)
         spec = CHANNELS[notification.channel].settings
@@ -253,9 +255,10 @@ def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
         if wait > 0:
             raise Throttled(notification.id, wait)
         channel.send(notification, ledger)
-        ledger.mark_done()
-    finally:
+    except BaseException:
         ledger.release_lease()
+        raise
+    ledger.mark_done()  # marks sent and releases the lease in the same round trip
     return Delivered.SENT
 
 
