@@ -10,6 +10,7 @@ of being enqueued.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -60,6 +61,7 @@ class Capture:
 class Counts:
     events: int = 0
     matches: int = 0
+    matched: Counter[str] = field(default_factory=Counter)  # matches by rule id
     rejected: list[Rejected] = field(default_factory=list)
     alert_events: list[tuple[str, TransitionKind]] = field(default_factory=list)
 
@@ -74,17 +76,25 @@ class Simulation:
         client: redis.Redis,
         clock: SimulatedClock,
         sweep_every: float = SWEEP_INTERVAL,
+        offline: bool = True,
     ) -> None:
         self.clock = clock
-        # Test files and replays carry their events with them: no Schema Registry calls.
-        offline = dataclasses.replace(settings, schema_registry_url=None)
-        self.pipeline: Pipeline = build_pipeline(config, offline, client, clock)
+        # Test files carry their events as JSON: no Schema Registry calls. A replay reads
+        # what is in Kafka, registry-framed Avro included (offline=False).
+        if offline:
+            settings = dataclasses.replace(settings, schema_registry_url=None)
+        self.pipeline: Pipeline = build_pipeline(config, settings, client, clock)
         self.capture = Capture(clock)
         self.flusher = GroupFlusher(GroupStore(client), self.capture, clock)
         self.lifecycle = Lifecycle(client)
         self.sweep_every = sweep_every
         self._next_sweep = clock() + sweep_every
         self.counts = Counts()
+
+    def reset_sweeps(self) -> None:
+        """Sweep every ``sweep_every`` seconds from the clock's time (a replay sets its
+        clock at the first event)."""
+        self._next_sweep = self.clock() + self.sweep_every
 
     @property
     def sent(self) -> list[Sent]:
@@ -118,6 +128,7 @@ class Simulation:
         now = self.clock()
         self.counts.events += outcome.events
         self.counts.matches += outcome.matches
+        self.counts.matched.update(outcome.matched)
         self.counts.rejected += outcome.rejected
         self.counts.alert_events += [(e.rule_id, kind) for e, kind in outcome.alert_events]
         self.sent.extend(Sent(now, n) for n in outcome.notifications)
