@@ -142,8 +142,8 @@ def plan(consumer: Consumer, topic: str, start: Bound, report: ReplayReport) -> 
     for partition in sorted(found.partitions):
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
         first = _position(consumer, topic, partition, start, low)
-        if first is None:
-            continue  # nothing at or after --from
+        if first is None or low == high:
+            continue  # nothing at or after --from, or an empty partition
         if start.offset is not None and start.offset < low:
             report.notes.append(
                 f"partition {partition}: offset {start.offset} is before the earliest retained "
@@ -206,6 +206,12 @@ def _run(
 ) -> None:
     consumer.assign([TopicPartition(topic, p, span.first) for p, span in spans.items()])
     left = set(spans)
+
+    def done(partition: int) -> None:
+        # Stop fetching it: a busy topic's newer events would only be read and dropped.
+        left.discard(partition)
+        consumer.pause([TopicPartition(topic, partition)])
+
     position = {p: span.first for p, span in spans.items()}
     started = last_shown = idle_since = time.monotonic()
     clock, first_event = simulation.clock, True
@@ -220,17 +226,18 @@ def _run(
             if partition not in left:
                 continue
             if _past(message, stop):
-                left.discard(partition)
+                done(partition)
                 continue
             batch.append(message)
             position[partition] = offset + 1
-        if messages:
+        if batch:
             idle_since = now
         elif now - idle_since >= idle_seconds:
             # Nothing more to read: a partition past the high watermark it had at the start
             # is done. (The watermark alone cannot end it: some brokers, tansu among them,
             # report it per record batch, below the last offset.)
-            left -= {p for p in left if position[p] >= spans[p].high}
+            for partition in [p for p in left if position[p] >= spans[p].high]:
+                done(partition)
         for chunk in _by_time(batch):
             at = max(m.timestamp()[1] for m in chunk) / 1000.0
             if first_event:
