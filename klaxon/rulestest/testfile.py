@@ -22,6 +22,7 @@ are errors too: a later version adds ``silences:`` to a case and time intervals 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,10 +117,7 @@ def load_test_file(path: Path, default_topic: str) -> TestFile:
 
 
 def _mapping(
-    raw: object,
-    where: str,
-    known: set[str],
-    required: set[str] = frozenset(),  # type: ignore[assignment]  # a frozenset is a fine read-only default
+    raw: object, where: str, known: Collection[str], required: Collection[str] = ()
 ) -> dict[str, object]:
     if not isinstance(raw, dict):
         raise TestFileError(f"{where}: expected a mapping, got {type(raw).__name__}")
@@ -128,7 +126,7 @@ def _mapping(
             raise TestFileError(
                 f"{where}: {key}: unknown field (known: {', '.join(sorted(known))})"
             )
-    for key in sorted(required - set(raw)):
+    for key in sorted(set(required) - set(raw)):
         raise TestFileError(f"{where}: {key}: required")
     return {str(k): v for k, v in raw.items()}
 
