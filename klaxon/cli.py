@@ -249,8 +249,11 @@ def flower(ctx: click.Context, no_auth: bool) -> None:
 from klaxon.alerts_cli import alerts  # noqa: E402
 from klaxon.dead_cli import dead  # noqa: E402
 from klaxon.devstack.command import dev  # noqa: E402
+from klaxon.explain_cli import explain  # noqa: E402
 from klaxon.notify_cli import notify  # noqa: E402
 from klaxon.produce_cli import produce  # noqa: E402
+from klaxon.replay_cli import replay  # noqa: E402
+from klaxon.rules_cli import rules  # noqa: E402
 from klaxon.silence_cli import silence  # noqa: E402
 from klaxon.status_cli import status  # noqa: E402
 from klaxon.watchlist_cli import watchlist  # noqa: E402
@@ -258,8 +261,11 @@ from klaxon.watchlist_cli import watchlist  # noqa: E402
 main.add_command(alerts)
 main.add_command(dead)
 main.add_command(dev)
+main.add_command(explain)
 main.add_command(notify)
 main.add_command(produce)
+main.add_command(replay)
+main.add_command(rules)
 main.add_command(silence)
 main.add_command(status)
 main.add_command(watchlist)

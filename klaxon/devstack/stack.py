@@ -196,6 +196,9 @@ class DevStack:
             f"   workers {ends.url('worker_metrics', '/metrics')}{ports['worker_metrics'].note}",
             f"  Rules           {self.config.path} (from config/dev.yaml)",
             "  Workers         one worker on every channel queue (threads, 8); beat; the bridge",
+            # For klaxon explain / replay / status in another shell (docs/rules-testing.md).
+            f"  Shell           export KAFKA_BOOTSTRAP_SERVERS={ends.kafka} "
+            f"REDIS_URL={ends.redis.url} RULES_CONFIG_PATH={self.config.path}",
             f"processes: {pids}",
             f"inbox page: {ends.url('inbox')}",
             f"quiet one:  REDIS_URL={ends.redis.url} klaxon silence add "

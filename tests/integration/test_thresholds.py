@@ -79,10 +79,12 @@ def test_the_seed_scenario_triggers_once_and_resolves_with_the_resolution_value(
     registry: SchemaRegistryDouble,
 ) -> None:
     """25.5, 82.5, 83.0, 81.0 against > 82.0: one trigger, nothing on 83.0, a resolve at 81.0."""
-    create_topics(kafka, "klaxon.alert-events")
+    # A topic of this test's own: read_all counts its messages, which no other test adds to.
+    events_topic = f"{topic}.alert-events"
+    create_topics(kafka, events_topic)
     config = threshold_config(write_config, sink, topic)
     stack.worker(config)
-    stack.bridge(config)
+    stack.bridge(config, KLAXON_ALERT_EVENTS_TOPIC=events_topic)
     producer = ReadingProducer(kafka, topic)
     producer.send(
         reading("tank-1", "temperature", 25.5, 0),
@@ -108,8 +110,8 @@ def test_the_seed_scenario_triggers_once_and_resolves_with_the_resolution_value(
     assert event["resolved_at"] - event["triggered_at"] == 240
 
     # The stack sets SCHEMA_REGISTRY_URL, so alert events carry registry framing.
-    decoder = Decoder("klaxon.alert-events", "registry", registry=SchemaRegistry(registry.url))
-    published = [decoder.decode(m.value()) for m in read_all(kafka, "klaxon.alert-events", 2)]
+    decoder = Decoder(events_topic, "registry", registry=SchemaRegistry(registry.url))
+    published = [decoder.decode(m.value()) for m in read_all(kafka, events_topic, 2)]
     mine = [p for p in published if p["id"] == event["id"]]
     assert [p["transition"] for p in mine] == ["trigger", "resolve"]
     assert mine[1]["is_resolved"] is True and mine[1]["resolution_value"] == 81.0
