@@ -211,12 +211,15 @@ def flower(ctx: click.Context) -> None:
 from klaxon.alerts_cli import alerts  # noqa: E402
 from klaxon.dead_cli import dead  # noqa: E402
 from klaxon.devstack.command import dev  # noqa: E402
+from klaxon.history_cli import db, recorder  # noqa: E402
 from klaxon.produce_cli import produce  # noqa: E402
 from klaxon.status_cli import status  # noqa: E402
 from klaxon.watchlist_cli import watchlist  # noqa: E402
 
 main.add_command(alerts)
 main.add_command(dead)
+main.add_command(db)
+main.add_command(recorder)
 main.add_command(dev)
 main.add_command(produce)
 main.add_command(status)
