@@ -29,6 +29,7 @@ from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
 from contract.jsonsafe import JsonObject
+from contract.notification import Notification
 
 OUTBOX_STREAM = "klaxon:outbox"
 # About 1 KiB an entry: the bound keeps a long database outage under ~1 GiB of Redis.
@@ -241,3 +242,26 @@ def silence_audit(
         },
         key=f"{silence_id}:{action}:{when!r}",
     )
+
+
+def queued(notification: Notification) -> Record:
+    """The queued record of a notification the bridge is about to enqueue."""
+    alert = notification.alert or {}
+    alert_id = alert.get("id")
+    return notification_queued(
+        notification.id,
+        notification.rule_id,
+        notification.channel,
+        notification.recipients,
+        str(notification.transition),
+        alert_id=None if alert_id is None else str(alert_id),
+    )
+
+
+def append_batch(client: redis.Redis, records: list[Record]) -> None:
+    """Append several records in one round trip (no transaction: each entry stands alone)."""
+    if not records:
+        return
+    pipe = client.pipeline(transaction=False)
+    append_many(pipe, records)
+    pipe.execute()

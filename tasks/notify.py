@@ -20,6 +20,7 @@ from celery.signals import worker_init
 
 from contract.notification import Notification
 from contract.queues import queue_for
+from tasks import history
 from tasks.app_instance import app, runtime
 from tasks.channels import CHANNELS, DeliveryError, TransientError
 from tasks.deadletters import DeadLetter, DeadLetterStore
@@ -29,6 +30,9 @@ from tasks.ledger import RedisLedger
 from tasks.retry import Decision, Failure, GiveUp, RetryIn, WaitForLease, decide, remember
 
 log = logging.getLogger(__name__)
+
+# This run's attempt id travels with the task's request, from deliver() to settle().
+_ATTEMPT_ATTRIBUTE = "klaxon_attempt"
 
 
 class Delivered(StrEnum):
@@ -91,6 +95,16 @@ class NotifyTask(Task):  # type: ignore[misc]
             failure = Failure.TRANSIENT if isinstance(exc, TransientError) else Failure.PERMANENT
             decision = decide(config.retry, failure, attempts - 1, exc.retry_after)
         remember(self.request, decision)
+        attempt_id = getattr(self.request, _ATTEMPT_ATTRIBUTE, None)
+        if attempt_id and isinstance(exc, DeliveryError):
+            history.attempt_failed(
+                runtime.redis,
+                self.request.id,
+                attempt_id,
+                str(exc),
+                str(exc.reason),
+                dead=isinstance(decision, GiveUp),
+            )
         match decision:
             case GiveUp():
                 if isinstance(exc, DeliveryError):
@@ -179,12 +193,15 @@ def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
         return Delivered.DUPLICATE
     if not ledger.acquire_lease():
         raise LeaseBusy(notification.id, ledger.lease_left())
+    attempt_id = history.attempt_started(runtime.redis, notification.id)
+    setattr(task.request, _ATTEMPT_ATTRIBUTE, attempt_id)  # settle() records the failure
     try:
         _, channel = runtime.channel(notification.channel)
         channel.send(notification, ledger)
         ledger.mark_done()
     finally:
         ledger.release_lease()
+    history.attempt_sent(runtime.redis, notification.id, attempt_id)
     return Delivered.SENT
 
 
