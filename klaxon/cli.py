@@ -212,6 +212,7 @@ from klaxon.alerts_cli import alerts  # noqa: E402
 from klaxon.dead_cli import dead  # noqa: E402
 from klaxon.devstack.command import dev  # noqa: E402
 from klaxon.history_cli import db, recorder  # noqa: E402
+from klaxon.notifications_cli import notifications  # noqa: E402
 from klaxon.produce_cli import produce  # noqa: E402
 from klaxon.status_cli import status  # noqa: E402
 from klaxon.watchlist_cli import watchlist  # noqa: E402
@@ -221,6 +222,7 @@ main.add_command(dead)
 main.add_command(db)
 main.add_command(recorder)
 main.add_command(dev)
+main.add_command(notifications)
 main.add_command(produce)
 main.add_command(status)
 main.add_command(watchlist)

@@ -6,17 +6,47 @@ import signal
 import socket
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 import click
 
 from contract import logs
 from contract.settings import Settings
 
+if TYPE_CHECKING:
+    from history.queries import History
+
 
 def history_engine_url() -> str:
     from history.database import database_url
 
     return database_url(Settings.from_env())
+
+
+def history_reader() -> History:
+    """The history database, for reading; exits with a clear error when it cannot be used."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from history.database import DatabaseUrlError, make_engine
+    from history.migrate import current, upgrade
+    from history.queries import History
+
+    try:
+        url = history_engine_url()
+        if url.startswith("sqlite"):
+            upgrade(url)  # a local file: create it on first use
+        elif current(url) is None:
+            click.echo(
+                "error: the history database has no tables yet: run `klaxon db upgrade`", err=True
+            )
+            sys.exit(2)
+        return History(make_engine(url))
+    except DatabaseUrlError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except SQLAlchemyError as exc:
+        click.echo(f"error: cannot read the history database: {exc}", err=True)
+        sys.exit(2)
 
 
 @click.group()

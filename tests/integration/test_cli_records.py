@@ -23,18 +23,21 @@ from tests.support.http_sink import Answer, HttpSink
 from tests.support.kafka import committed
 from tests.support.queues import drained
 from tests.support.readings import READING_SCHEMA_PATH, T0_MS, ReadingProducer, reading
+from tests.support.databases import sqlite_url
+from tests.support.history import record_outbox
 from tests.support.wait import wait_until
 
 DAY = 86400.0
 
 
 @pytest.fixture
-def cli(redis_url: str) -> Iterator[Callable[..., Result]]:
-    """Run ``klaxon ARGS`` in-process against the test Redis."""
+def cli(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Result]]:
+    """Run ``klaxon ARGS`` in-process against the test Redis and a history of its own."""
     runner = CliRunner()
+    env = {"REDIS_URL": redis_url, "KLAXON_DATABASE_URL": sqlite_url(tmp_path)}
 
     def run(*args: str) -> Result:
-        return runner.invoke(main, list(args), env={"REDIS_URL": redis_url})
+        return runner.invoke(main, list(args), env=env)
 
     yield run
 
@@ -170,6 +173,8 @@ def test_alerts_active_stats_and_cleanup_show_what_the_bridge_recorded(
     topic: str,
     write_config: Callable[..., Path],
     cli: Callable[..., Result],
+    redis_client: redis.Redis,
+    tmp_path: Path,
 ) -> None:
     """Alerts from real readings: one firing, two resolved (one long ago); stats, cleanup."""
     # Alert events to a topic of this test's own: the default one belongs to other tests.
@@ -194,6 +199,7 @@ def test_alerts_active_stats_and_cleanup_show_what_the_bridge_recorded(
         message="the five readings stored and committed",
     )
 
+    record_outbox(redis_client, sqlite_url(tmp_path))
     (firing,) = lines_of_json(cli("alerts", "active", "--json"))
     assert {k: v for k, v in firing.items() if k not in ("id", "metadata")} == {
         "rule_id": "temp_high",
