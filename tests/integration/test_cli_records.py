@@ -19,12 +19,12 @@ from contract.settings import Settings
 from klaxon.cli import main
 from tasks.deadletters import DeadLetter, DeadLetterStore
 from tests.conftest import Stack
+from tests.support.databases import sqlite_url
+from tests.support.history import record_outbox
 from tests.support.http_sink import Answer, HttpSink
 from tests.support.kafka import committed
 from tests.support.queues import drained
 from tests.support.readings import READING_SCHEMA_PATH, T0_MS, ReadingProducer, reading
-from tests.support.databases import sqlite_url
-from tests.support.history import record_outbox
 from tests.support.wait import wait_until
 
 DAY = 86400.0

@@ -16,14 +16,14 @@ import redis
 from contract.schema_registry import SchemaRegistry
 from ingest.decoding import Decoder
 from tests.conftest import Stack
+from tests.support.databases import sqlite_url
+from tests.support.history import record_outbox
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import create_topics, read_all
 from tests.support.processes import ROOT
 from tests.support.queues import drained
 from tests.support.readings import READING_SCHEMA_PATH, ReadingProducer, reading
 from tests.support.schema_registry import SchemaRegistryDouble
-from tests.support.databases import sqlite_url
-from tests.support.history import record_outbox
 from tests.support.wait import wait_until
 
 
