@@ -209,6 +209,7 @@ def flower(ctx: click.Context) -> None:
 
 # Subcommand groups live in their own modules.
 from klaxon.alerts_cli import alerts  # noqa: E402
+from klaxon.api_cli import api  # noqa: E402
 from klaxon.dead_cli import dead  # noqa: E402
 from klaxon.devstack.command import dev  # noqa: E402
 from klaxon.history_cli import db, recorder  # noqa: E402
@@ -218,6 +219,7 @@ from klaxon.status_cli import status  # noqa: E402
 from klaxon.watchlist_cli import watchlist  # noqa: E402
 
 main.add_command(alerts)
+main.add_command(api)
 main.add_command(dead)
 main.add_command(db)
 main.add_command(recorder)
