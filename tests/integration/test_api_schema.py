@@ -50,7 +50,7 @@ def api_schema(
             first_failure_at=1.0,
             last_failure_at=2.0,
             notification={"id": "d1"},
-        )  # fmt: skip
+        )
     )
     outbox.append_batch(
         redis_client,
