@@ -37,6 +37,8 @@ COPY klaxon/ ./klaxon/
 COPY ingest/ ./ingest/
 COPY rules/ ./rules/
 COPY tasks/ ./tasks/
+COPY alerts/ ./alerts/
+COPY history/ ./history/
 COPY config/ ./config/
 COPY schemas/ ./schemas/
 
