@@ -53,7 +53,7 @@ def test_the_seed_readings_appear_in_the_api_with_every_delivery_attempt(
     redis_client: redis.Redis,
     database_url: str,
 ) -> None:
-    """25.5/82.5/83.0/81.0: a trigger and a resolve in /alerts, both sent; 503, 503, 200 = 3 tries."""
+    """25.5/82.5/83.0/81.0: trigger and resolve in /alerts, both sent; 503, 503, 200: 3 tries."""
     config = write_config(
         {
             "webhook": {
