@@ -24,7 +24,7 @@ class AlertEventRow(Base):
     __tablename__ = "alert_events"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    rule_id: Mapped[str] = mapped_column(String(200), index=True)
+    rule_id: Mapped[str] = mapped_column(String(200))
     device_id: Mapped[str] = mapped_column(String(200), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     metric: Mapped[str | None] = mapped_column(String(200))
@@ -41,7 +41,11 @@ class AlertEventRow(Base):
     rejected_by: Mapped[str | None] = mapped_column(String(200))
     meta: Mapped[JsonObject] = mapped_column("metadata", JSON, default=dict)
 
-    __table_args__ = (Index("ix_alert_events_triggered", "triggered_at", "id"),)
+    # Pages walk these (newest first, keyset on time and id), with or without a rule.
+    __table_args__ = (
+        Index("ix_alert_events_triggered", "triggered_at", "id"),
+        Index("ix_alert_events_rule_triggered", "rule_id", "triggered_at", "id"),
+    )
 
 
 class TimelineRow(Base):

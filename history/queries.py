@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypedDict, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, and_, delete, or_, select
+from sqlalchemy import ColumnElement, Engine, delete, literal, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from history.models import AlertEventRow, AttemptRow, NotificationRow, TimelineRow
@@ -68,7 +68,9 @@ def _before(
     at_column: InstrumentedAttribute[float], id_column: InstrumentedAttribute[str], cursor: str
 ) -> ColumnElement[bool]:
     at, row_id = decode_cursor(cursor)
-    return or_(at_column < at, and_(at_column == at, id_column < row_id))
+    # A row-value comparison: PostgreSQL walks the (time, id) index from the cursor on,
+    # where the equivalent OR of two conditions makes it scan and sort.
+    return tuple_(at_column, id_column) < tuple_(literal(at), literal(row_id))
 
 
 class History:

@@ -19,7 +19,7 @@ def upgrade() -> None:
     op.create_table(
         "alert_events",
         sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column("rule_id", sa.String(200), nullable=False, index=True),
+        sa.Column("rule_id", sa.String(200), nullable=False),
         sa.Column("device_id", sa.String(200), nullable=False, index=True),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("metric", sa.String(200)),
@@ -37,6 +37,9 @@ def upgrade() -> None:
         sa.Column("metadata", sa.JSON(), nullable=False),
     )
     op.create_index("ix_alert_events_triggered", "alert_events", ["triggered_at", "id"])
+    op.create_index(
+        "ix_alert_events_rule_triggered", "alert_events", ["rule_id", "triggered_at", "id"]
+    )
     op.create_table(
         "alert_timeline",
         sa.Column("key", sa.String(200), primary_key=True),
