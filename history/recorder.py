@@ -116,7 +116,9 @@ class Recorder:
         pipe = self.client.pipeline()
         pipe.xack(OUTBOX_STREAM, GROUP, *ids)
         pipe.xdel(OUTBOX_STREAM, *ids)
-        pipe.execute()
+        pipe.xlen(OUTBOX_STREAM)
+        *_, left = pipe.execute()
+        lag_metric.set(int(left))
         self.stats.recorded += len(entries)
         self.stats.skipped += undecodable
         self.stats.batches += 1

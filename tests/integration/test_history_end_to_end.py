@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -81,7 +82,10 @@ def test_the_seed_readings_appear_in_the_api_with_every_delivery_attempt(
     history = {"KLAXON_DATABASE_URL": database_url}
     stack.worker(config)
     stack.bridge(config, KLAXON_ALERT_EVENTS_TOPIC=f"{topic}-alert-events")
-    stack.process(config, "recorder", "--name", "e2e", **history)
+    recorder_port = free_port()
+    stack.process(
+        config, "recorder", "--name", "e2e", KLAXON_RECORDER_PORT=str(recorder_port), **history
+    )
     port = free_port()
     api = stack.process(
         config, "api", "--port", str(port), KLAXON_API_TOKENS=f"read:{TOKEN}", **history
@@ -130,3 +134,15 @@ def test_the_seed_readings_appear_in_the_api_with_every_delivery_attempt(
     ]
     assert all(a["started_at"] <= a["finished_at"] for a in attempts)
     assert "503" in attempts[0]["error"]
+
+    # The recorder's own metrics and readiness.
+    def metrics() -> str:
+        return requests.get(f"http://127.0.0.1:{recorder_port}/metrics", timeout=10).text
+
+    (recorded,) = re.findall(r"^klaxon_recorder_records_total (\S+)$", metrics(), re.MULTILINE)
+    assert float(recorded) >= 12  # 2 queued, 4 attempts x 2 entries, 2 alert events
+    wait_until(
+        lambda: re.search(r"^klaxon_recorder_lag 0\.0$", metrics(), re.MULTILINE),
+        message="recorder lag 0",
+    )
+    assert requests.get(f"http://127.0.0.1:{recorder_port}/readyz", timeout=10).status_code == 200
