@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.api [--rows 1000000] [--requests 500]
 
 The rows are made in the database (``generate_series``), one a second over ~11.6 days
-across 50 rules and 1,000 devices. ``klaxon api`` runs in this process under uvicorn on a
+across 50 rules and 1,000 devices. ``klaxon api`` runs as its own process (uvicorn) on a
 free port; one keep-alive client asks ``GET /api/v1/alerts?limit=100`` at cursors spread
 over the whole history (half of them filtered by rule), and the latency of each answer
 (the full HTTP round trip, JSON included) is recorded.
@@ -12,23 +12,19 @@ over the whole history (half of them filtered by rule), and the latency of each 
 from __future__ import annotations
 
 import argparse
+import os
 import random
-import threading
+import subprocess
+import sys
 import time
-from pathlib import Path
 
-import redis
 import requests
-import uvicorn
 from sqlalchemy import text
 
 from bench._common import header, table
-from contract.celery_app import make_app
-from contract.settings import PROJECT_ROOT, Settings
+from contract.settings import PROJECT_ROOT
 from history.database import make_engine
-from history.queries import History, encode_cursor
-from klaxon.api.app import Services, create_app, requeuer
-from klaxon.api.tokens import parse_tokens
+from history.queries import encode_cursor
 from tests.support import servers
 from tests.support.databases import postgres_url
 
@@ -63,26 +59,31 @@ def main() -> None:
             connection.execute(text(FILL), {"t0": T0, "rows": args.rows})
             connection.execute(text("ANALYZE alert_events"))
         print(f"filled {args.rows:,} rows in {time.perf_counter() - started:.1f}s", flush=True)
-        services = Services(
-            history=History(engine),
-            redis=redis.Redis.from_url(redis_url),
-            tokens=parse_tokens(f"read:{TOKEN}"),
-            rules_path=Path(PROJECT_ROOT / "config" / "alert_rules.yaml"),
-            default_topic="alpr.plates.detected",
-            requeue=requeuer(make_app(Settings(redis_url=redis_url))),
-        )
         port = servers.free_port()
-        config = uvicorn.Config(
-            create_app(services), host="127.0.0.1", port=port, log_level="warning"
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "KLAXON_DATABASE_URL": url,
+            "KLAXON_API_TOKENS": f"read:{TOKEN}",
+            "RULES_CONFIG_PATH": str(PROJECT_ROOT / "config" / "alert_rules.yaml"),
+        }
+        api = subprocess.Popen(
+            [sys.executable, "-m", "klaxon", "api", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        rows = measure(port, args)
-        server.should_exit = True
-        thread.join(10)
+        try:
+            deadline = time.monotonic() + 60
+            while not servers.port_open(port):
+                if api.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("klaxon api did not start")
+                time.sleep(0.1)
+            rows = measure(port, args)
+        finally:
+            api.terminate()
+            api.wait(20)
         engine.dispose()
     print(table(["query", "requests", "p50 ms", "p99 ms", "max ms"], rows))
 
