@@ -35,10 +35,16 @@ log = logging.getLogger(__name__)
 GROUP = "klaxon-recorder"
 BACKOFF_MAX_SECONDS = 10.0
 
-batch_size_metric = Histogram(
-    "klaxon_recorder_batch_size",
-    "Outbox entries written per database transaction",
-    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
+batch_size_metric = Gauge(
+    "klaxon_recorder_batch_size", "Outbox entries in the last batch written to the database"
+)
+batches_metric = Counter(
+    "klaxon_recorder_batches_total", "Database transactions committed (one per batch)"
+)
+commit_seconds_metric = Histogram(
+    "klaxon_recorder_commit_seconds",
+    "Time to write and commit one batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 records_metric = Counter("klaxon_recorder_records_total", "Outbox entries recorded in the database")
 skipped_metric = Counter(
@@ -124,7 +130,8 @@ class Recorder:
         self.stats.batches += 1
         records_metric.inc(len(entries))
         skipped_metric.inc(undecodable)
-        batch_size_metric.observe(len(raw))
+        batch_size_metric.set(len(raw))
+        batches_metric.inc()
         last_commit_metric.set(time.time())
         return len(raw)
 
@@ -156,7 +163,7 @@ class Recorder:
         delay = 0.5
         while True:
             try:
-                with self.engine.begin() as connection:
+                with commit_seconds_metric.time(), self.engine.begin() as connection:
                     writer.write(connection, batch)
             except (OperationalError, DBAPIError) as exc:
                 self.stats.database_errors += 1
