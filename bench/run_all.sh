@@ -9,7 +9,7 @@ python="${PYTHON:-.venv/bin/python}"
 out="${TMPDIR:-/tmp}/klaxon-bench-$(date +%Y%m%d-%H%M%S).txt"
 trees="."
 if [ -n "${BASELINE:-}" ]; then trees="$BASELINE,."; fi
-for bench in enqueue bridge_throughput watchlist end_to_end workers worker_cpu burst scale_out memory; do
+for bench in enqueue bridge_throughput watchlist end_to_end workers worker_cpu burst scale_out memory recorder api; do
     echo "=== bench.$bench ===" | tee -a "$out"
     args=()
     case $bench in worker_cpu | burst) args=(--trees "$trees") ;; esac

@@ -247,9 +247,12 @@ def flower(ctx: click.Context, no_auth: bool) -> None:
 
 # Subcommand groups live in their own modules.
 from klaxon.alerts_cli import alerts  # noqa: E402
+from klaxon.api_cli import api  # noqa: E402
 from klaxon.dead_cli import dead  # noqa: E402
 from klaxon.devstack.command import dev  # noqa: E402
 from klaxon.explain_cli import explain  # noqa: E402
+from klaxon.history_cli import db, recorder  # noqa: E402
+from klaxon.notifications_cli import notifications  # noqa: E402
 from klaxon.notify_cli import notify  # noqa: E402
 from klaxon.produce_cli import produce  # noqa: E402
 from klaxon.replay_cli import replay  # noqa: E402
@@ -259,9 +262,13 @@ from klaxon.status_cli import status  # noqa: E402
 from klaxon.watchlist_cli import watchlist  # noqa: E402
 
 main.add_command(alerts)
+main.add_command(api)
 main.add_command(dead)
+main.add_command(db)
+main.add_command(recorder)
 main.add_command(dev)
 main.add_command(explain)
+main.add_command(notifications)
 main.add_command(notify)
 main.add_command(produce)
 main.add_command(replay)

@@ -24,6 +24,7 @@ from alerts.muting.records import record_muted
 from alerts.muting.silences import SilenceMuter, SilenceStore
 from contract.notification import Notification
 from contract.queues import queue_for
+from tasks import history
 from tasks.app_instance import app, runtime
 from tasks.channels import CHANNELS, DeliveryError, TransientError
 from tasks.deadletters import DeadLetter, DeadLetterStore
@@ -44,6 +45,9 @@ from tasks.retry import (
 from tasks.throttle import plan_send
 
 log = logging.getLogger(__name__)
+
+# This run's attempt id travels with the task's request, from deliver() to settle().
+_ATTEMPT_ATTRIBUTE = "klaxon_attempt"
 
 
 class Delivered(StrEnum):
@@ -120,6 +124,16 @@ class NotifyTask(Task):  # type: ignore[misc]
             failure = Failure.TRANSIENT if isinstance(exc, TransientError) else Failure.PERMANENT
             decision = decide(config.retry, failure, attempts - 1, exc.retry_after)
         remember(self.request, decision)
+        attempt_id = getattr(self.request, _ATTEMPT_ATTRIBUTE, None)
+        if attempt_id and isinstance(exc, DeliveryError):
+            history.attempt_failed(
+                runtime.redis,
+                self.request.id,
+                attempt_id,
+                str(exc),
+                str(exc.reason),
+                dead=isinstance(decision, GiveUp),
+            )
         match decision:
             case GiveUp():
                 if isinstance(exc, DeliveryError):
@@ -254,11 +268,15 @@ def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
         wait = runtime.gate.turn(notification.id, buckets)
         if wait > 0:
             raise Throttled(notification.id, wait)
+        # A wait for a turn is no attempt; from here on the history records one.
+        attempt_id = history.attempt_started(runtime.redis, notification.id)
+        setattr(task.request, _ATTEMPT_ATTRIBUTE, attempt_id)  # settle() records the failure
         channel.send(notification, ledger)
     except BaseException:
         ledger.release_lease()
         raise
     ledger.mark_done()  # marks sent and releases the lease in the same round trip
+    history.attempt_sent(runtime.redis, notification.id, attempt_id)
     return Delivered.SENT
 
 
