@@ -1,4 +1,4 @@
-"""The workers' shared totals for ``klaxon status`` (``contract.stats.count_worker``), batched.
+"""The workers' shared totals for ``klaxon status`` (``contract.stats.WORKERS_KEY``), batched.
 
 A HINCRBY per sent notification was one more Redis round trip on every send (about a tenth
 of a notification's worker CPU, docs/performance.md). Sends are added up in the process and
