@@ -16,10 +16,10 @@ import click
 import redis
 
 from alerts.muting.silences import SilenceStore
+from contract.channels import CHANNELS
 from contract.settings import Settings
 from contract.stats import read_all
 from klaxon.tables import table, when
-from tasks.channels import CHANNELS
 from tasks.deadletters import DeadLetterStore
 
 ACTIVE_ALERTS_KEY = "klaxon:alerts:active"

@@ -1,8 +1,21 @@
-"""Celery app and notification tasks: ``celery -A tasks worker`` finds ``app`` here.
+"""The workers: notification tasks, the sent-ledger, retries, dead letters and channels.
 
-The tasks themselves live in ``tasks.notify``, which the app includes when a worker starts.
+``celery -A tasks worker`` finds ``app`` here. It is built on first use (PEP 562), not on
+import, so ``import tasks.deadletters`` (the CLI, the API) reads no environment and
+loads no channel library.
 """
 
-from tasks.app_instance import app
+from __future__ import annotations
 
-__all__ = ["app"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+
+def __getattr__(name: str) -> Celery:
+    if name == "app":
+        from tasks.app_instance import app  # noqa: PLC0415 - built on first use, see above
+
+        return app
+    raise AttributeError(f"module 'tasks' has no attribute {name!r}")

@@ -12,6 +12,7 @@ import uuid
 import redis
 
 from contract import outbox
+from contract.notification import Notification
 from contract.outbox import AttemptOutcome, NotificationStatus
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,23 @@ def _append(client: redis.Redis, record: outbox.Record) -> None:
         log.warning("outbox append failed (history only, delivery goes on): %r", exc)
 
 
-def attempt_started(client: redis.Redis, notification_id: str) -> str:
-    """Record that an attempt starts now; returns the attempt's id for its outcome."""
+def attempt_started(client: redis.Redis, notification: Notification) -> str:
+    """Record that an attempt starts now; returns the attempt's id for its outcome.
+
+    The notification's description (rule, channel, recipients) goes with it: not every
+    notification passed the bridge's "queued" record (group windows, the sweep's no-data
+    alerts and reminders, ``klaxon notify test``, requeued dead letters). The record's key
+    is the bridge's, so the two are one row in the history.
+    """
     attempt_id = uuid.uuid4().hex
-    _append(client, outbox.attempt(notification_id, attempt_id, AttemptOutcome.STARTED))
+    records = [
+        outbox.queued(notification),
+        outbox.attempt(notification.id, attempt_id, AttemptOutcome.STARTED),
+    ]
+    try:
+        outbox.append_batch(client, records)
+    except redis.RedisError as exc:
+        log.warning("outbox append failed (history only, delivery goes on): %r", exc)
     return attempt_id
 
 

@@ -269,7 +269,7 @@ def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
         if wait > 0:
             raise Throttled(notification.id, wait)
         # A wait for a turn is no attempt; from here on the history records one.
-        attempt_id = history.attempt_started(runtime.redis, notification.id)
+        attempt_id = history.attempt_started(runtime.redis, notification)
         setattr(task.request, _ATTEMPT_ATTRIBUTE, attempt_id)  # settle() records the failure
         channel.send(notification, ledger)
     except BaseException:

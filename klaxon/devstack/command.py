@@ -10,7 +10,10 @@ from pathlib import Path
 from types import FrameType
 
 import click
+import redis
 
+from alerts.grouping import GroupStore
+from contract.queues import queue_for
 from klaxon.devstack.demo import Demo
 from klaxon.devstack.devconfig import DevConfigError
 from klaxon.devstack.inbox import Inbox
@@ -42,6 +45,14 @@ def missing(inbox: Inbox, want_resolve: bool = True) -> list[str]:
     return gaps
 
 
+def in_flight(client: redis.Redis) -> int:
+    """Notifications not delivered yet: queued, parked for a retry, or held in a group."""
+    from tasks.delayed import DELAYED_KEY  # the tasks package builds the worker app
+
+    queued = sum(int(client.llen(queue_for(name))) for name in CHANNELS)
+    return queued + int(client.zcard(DELAYED_KEY)) + GroupStore(client).held_items()
+
+
 def summary(inbox: Inbox) -> str:
     counts = inbox.counts()
     channels = ", ".join(f"{name} {counts.get(name, 0)}" for name in CHANNELS)
@@ -68,7 +79,10 @@ def await_demo(stack: DevStack, demo: Demo, stop: threading.Event) -> int:
             return 1
     click.echo(f"demo: sent {demo.plates_sent} plates and {demo.readings_sent} readings")
     deadline = time.monotonic() + SETTLE_SECONDS
-    while missing(stack.inbox) and time.monotonic() < deadline:
+    client = redis.Redis.from_url(stack.env["REDIS_URL"])
+    # Settled: every channel heard from, and nothing the demo caused still on its way
+    # (queued, waiting to retry, or held in a group window until it flushes).
+    while (missing(stack.inbox) or in_flight(client)) and time.monotonic() < deadline:
         if stop.wait(0.25) or _crashed(stack):
             break
     gaps = missing(stack.inbox)
