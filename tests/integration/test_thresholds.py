@@ -205,7 +205,8 @@ def test_two_bridges_in_one_group_never_trigger_twice(
     sink.wait_for(16, "/hook", timeout=60)
     wait_until(lambda: drained(redis_client), message="queue drained")
     for device in devices:
-        assert transitions(sink, device) == ["trigger", "resolve"], device
+        # Once each; a worker sends concurrently, so a quick resolve may land first.
+        assert sorted(transitions(sink, device)) == ["resolve", "trigger"], device
 
 
 def test_no_data_alert_is_raised_by_the_sweep_and_resolved_by_the_next_reading(
