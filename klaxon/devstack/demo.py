@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 # Stolen-pattern plates sent at once as the third plate: a burst for the grouped rule.
 STOLEN_BURST = 12
 STOLEN_BURST_AT = 3
+# config/dev.yaml hotlists STL0G5; the camera reads the S as a 5 (a confusable match).
+HOTLIST_MISREAD = "5TL0G5"
+HOTLIST_MISREAD_AT = 7
 
 
 class Demo:
@@ -72,11 +75,13 @@ class Demo:
         self._thread.join(timeout)
 
     def scripted_plate(self, generator: PlateGenerator, index: int) -> str | None:
-        """The first plates: a watchlist hit, the first of a stolen-pattern burst, another hit."""
+        """The first plates: a watchlist hit, the first of a stolen-pattern burst, another hit,
+        and a misread of a hotlisted plate (a fuzzy hit with its reason)."""
         script: dict[int, Callable[[], str]] = {
             1: lambda: self.watchlist[0] if self.watchlist else generator.random_plate(),
             STOLEN_BURST_AT: generator.stolen_plate,
             5: lambda: self.watchlist[-1] if self.watchlist else generator.random_plate(),
+            HOTLIST_MISREAD_AT: lambda: HOTLIST_MISREAD,
         }
         make = script.get(index)
         return make() if make else None

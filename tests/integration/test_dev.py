@@ -167,6 +167,15 @@ def test_dev_demo_delivers_every_channel_and_a_resolve(start_dev: Any) -> None:
     cameras = [camera for _, camera in groups]
     assert len(cameras) == len(set(cameras)) > 1, groups
 
+    # The demo's misread of a hotlisted plate: a fuzzy hit that names the entry's reason.
+    def hotlisted() -> list[str]:
+        items = get_json(f"{inbox_url}api/inbox")
+        return [i["message"] for i in items if i["message"].startswith("HOTLIST STL0G5")]
+
+    (hit, *_) = wait_until(hotlisted, 60, 0.5, "the demo's fuzzy hotlist hit")
+    assert "(reported stolen 2026-11-28, case 4471): read 5TL0G5" in hit, hit
+    assert hit.endswith("confusable match"), hit
+
     # The printed token lists the demo's deliveries through the API (recorder -> SQLite).
     api_url, _, token = run.value("  API").partition("   token ")
     request = urllib.request.Request(
