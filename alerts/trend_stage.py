@@ -82,7 +82,9 @@ class TrendStage:
                 )
             return None
         holds = rule.holds(statistic)
-        return Reading(sampled.key, holds, not holds, statistic, at)
+        # Decided on the exact statistic; shown (messages, alert records) to 4 decimals,
+        # not as 0.6854489161...
+        return Reading(sampled.key, holds, not holds, round(statistic, 4), at)
 
 
 def _request(

@@ -176,6 +176,23 @@ def test_dev_demo_delivers_every_channel_and_a_resolve(start_dev: Any) -> None:
     assert "(reported stolen 2026-11-28, case 4471): read 5TL0G5" in hit, hit
     assert hit.endswith("confusable match"), hit
 
+    # The reef: a warning, then a critical of the same alert, and a trend alert.
+    def reef() -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {"warning": [], "critical": [], "trend": []}
+        for item in get_json(f"{inbox_url}api/inbox"):
+            message = item["message"]
+            for kind, mark in (
+                ("warning", "[warning] display-tank"),
+                ("critical", "[critical] display-tank"),
+                ("trend", "display-tank temperature rising"),
+            ):
+                if message.startswith(mark):
+                    found[kind].append(f"{item['channel']}: {message}")
+        return found if all(found.values()) else {}
+
+    seen = wait_until(reef, 60, 0.5, "the reef's warning, critical and trend alerts")
+    assert any(line.startswith("sms:") for line in seen["critical"]), seen
+
     # The printed token lists the demo's deliveries through the API (recorder -> SQLite).
     api_url, _, token = run.value("  API").partition("   token ")
     request = urllib.request.Request(
