@@ -4,7 +4,7 @@
 found (errors and warnings), each naming the file, the rule id and the field. A config
 with any error is not returned: ``load_config`` raises ``ConfigInvalid`` with the list.
 
-The order of work: read the file, parse YAML within bounds (klaxon/bounded_yaml.py: no
+The order of work: read the file, parse YAML within bounds (rules/bounded_yaml.py: no
 anchors or aliases, limited size, values and depth; duplicate keys, which YAML would
 silently resolve to the last one, are errors), substitute ``${VAR}`` in string values, read each
 channel under ``notifications`` with its registered ``parse_settings``, read ``sources``,

@@ -21,6 +21,11 @@ from typing import Any
 import yaml
 
 from contract.mapping import MappingReader
+from rules import bounded_yaml
+from rules.bounded_yaml import Refused, YamlLimits, too_large
+
+# What _load_yaml returns for a file it refused (None is a valid, empty document).
+_INVALID = object()
 
 
 def resolve(reader: MappingReader, key: str) -> Path | None:
@@ -40,19 +45,42 @@ def resolve(reader: MappingReader, key: str) -> Path | None:
     return path
 
 
-def read_overrides(reader: MappingReader, key: str, path: Path) -> dict[str, Any] | None:
-    """The overrides in ``path`` as the ``overrides:`` mapping would give them."""
+def _read_text(reader: MappingReader, key: str, path: Path) -> str | None:
+    """The file's text, no larger than a rules file may be (rules.bounded_yaml)."""
+    limit = YamlLimits().max_bytes
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(limit + 1)
+        if len(raw) > limit:
+            reader.error(key, f"{path}: {too_large(YamlLimits())}")
+            return None
+        return raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reader.error(key, f"cannot read {path}: {exc}")
         return None
+
+
+def _load_yaml(reader: MappingReader, key: str, path: Path, text: str) -> object:
+    """``text`` parsed within the rules file's bounds: no aliases, no bombs, bounded size."""
+    parsed = bounded_yaml.parse(text, YamlLimits())
+    if isinstance(parsed, Refused):
+        reader.error(key, f"{path}: {parsed.where}: {parsed.message}")
+        return _INVALID
+    if isinstance(parsed, yaml.YAMLError):
+        reader.error(key, f"{path} is not valid YAML: {parsed}")
+        return _INVALID
+    return parsed[0]
+
+
+def read_overrides(reader: MappingReader, key: str, path: Path) -> dict[str, Any] | None:
+    """The overrides in ``path`` as the ``overrides:`` mapping would give them."""
+    text = _read_text(reader, key, path)
+    if text is None:
+        return None
     if path.suffix.lower() == ".csv":
         return _csv_overrides(reader, key, path, text)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        reader.error(key, f"{path} is not valid YAML: {exc}")
+    data = _load_yaml(reader, key, path, text)
+    if data is _INVALID:
         return None
     if not isinstance(data, dict):
         reader.error(key, f"{path}: expected a mapping of device id -> limits")
@@ -92,16 +120,12 @@ def _csv_overrides(reader: MappingReader, key: str, path: Path, text: str) -> di
 
 def read_ids(reader: MappingReader, key: str, path: Path) -> list[str] | None:
     """The device ids in ``path``: a YAML list, or one id per line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reader.error(key, f"cannot read {path}: {exc}")
+    text = _read_text(reader, key, path)
+    if text is None:
         return None
     if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            reader.error(key, f"{path} is not valid YAML: {exc}")
+        data = _load_yaml(reader, key, path, text)
+        if data is _INVALID:
             return None
         if not isinstance(data, list):
             reader.error(key, f"{path}: expected a list of device ids")

@@ -137,3 +137,30 @@ def test_a_changed_side_file_asks_for_a_reload(tmp_path: Path) -> None:
     (rule,) = applied[0].rules
     assert isinstance(rule, RangeRule)
     assert rule.levels_for("frag-tank")[0].high == 26.0
+
+
+def test_a_yaml_bomb_in_a_side_file_is_refused_as_in_the_rules_file(tmp_path: Path) -> None:
+    """An alias in an overrides or expected-devices YAML file is a config error, not a hang."""
+    bomb = 'a: &a ["x", "x"]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b]\n'
+    (tmp_path / "limits.yaml").write_text(bomb)
+    (tmp_path / "devices.yaml").write_text("- &d display-tank\n- *d\n")
+    one_band = {k: v for k, v in band().items() if k != "levels"}
+    _, errors = loaded(
+        write_rules(
+            tmp_path,
+            {**one_band, "low": 25, "high": 27, "overrides_file": "limits.yaml"},
+            {
+                **band(),
+                "id": "b",
+                "no_data_seconds": 60,
+                "expected_devices_file": "devices.yaml",
+            },
+        )
+    )
+    assert any(
+        "rules[0].overrides_file" in e and "anchor" in e and "limits.yaml" in e for e in errors
+    ), errors
+    assert any(
+        "rules[1].expected_devices_file" in e and "anchor" in e and "devices.yaml" in e
+        for e in errors
+    ), errors
