@@ -15,9 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from alerts.acks import AckBook, AlertKind, Opening
+from alerts.due import first_due
 from alerts.humanize import duration
 from alerts.lifecycle import Lifecycle, Observation, Transition
 from alerts.store import AlertEvent
+from contract.jsonsafe import jsonable_object
 from contract.notification import Notification, Source, TransitionKind
 from rules.compose import compose
 from rules.stateful import Reading, StatefulRule
@@ -79,6 +82,23 @@ class Change:
             return event.resolved(self.at, reading.value)
         return event
 
+    def opening(self, now: float) -> Opening:
+        """The ack record of the alert this trigger opened, follow-ups due from ``now``."""
+        rule, alert = self.rule, self.transition.alert_id
+        return Opening(
+            alert_id=alert,
+            rule_id=rule.id,
+            kind=AlertKind.ALERT,
+            key=self.reading.key,
+            opened_at=now,
+            repeat=rule.repeat,
+            due=tuple(first_due(alert, now, rule.repeat, [s.after for s in rule.escalation])),
+            context={
+                "event": jsonable_object(self.decoded.event),
+                "values": jsonable_object(self.template_values()),
+            },
+        )
+
     def template_values(self) -> dict[str, object]:
         transition = self.transition
         terms = self.rule.alert_terms()
@@ -125,10 +145,13 @@ class StatefulStage:
         rules_for: Callable[[str], Sequence[StatefulRule]],
         lifecycle: Lifecycle,
         clock: Callable[[], float] = time.time,
+        book: AckBook | None = None,
     ) -> None:
         self.rules_for = rules_for
         self.lifecycle = lifecycle
         self.clock = clock
+        # Acks, reminders and escalation of the alerts this stage opens (same Redis).
+        self.book = book if book is not None else AckBook(lifecycle.client)
 
     def observe(self, item: Observed, now: float) -> list[Pending]:
         """What the stateful rules of its topic read from one event; pure, no Redis."""
@@ -159,18 +182,36 @@ class StatefulStage:
                 (
                     obs,
                     rule.for_seconds,
-                    rule.repeat_interval,
                     alert_id(item.source.identity, rule.id, reading.key),
                 )
                 for item, rule, reading, obs in pending
             ],
             received_at=now,
         )
-        return [
+        changes = [
             Change(item, rule, reading, transition, obs.at)
             for (item, rule, reading, obs), found in zip(pending, transitions, strict=True)
             for transition in found
         ]
+        self.follow_up(changes, now)
+        return changes
+
+    def follow_up(self, changes: Sequence[Change], now: float) -> None:
+        """Open the ack record (and follow-ups) of each trigger; close it on a resolve.
+
+        In change order, after the lifecycle: a replayed trigger finds its record and
+        changes nothing; a replayed resolve finds it resolved.
+        """
+        openings: list[Opening] = []
+        resolved: list[str] = []
+        for change in changes:
+            kind, alert = change.transition.kind, change.transition.alert_id
+            if kind == TransitionKind.TRIGGER:
+                openings.append(change.opening(now))
+            elif kind == TransitionKind.RESOLVE:
+                resolved.append(alert)
+        self.book.open(openings)
+        self.book.resolve(resolved, now)
 
     @staticmethod
     def notifications(changes: Sequence[Change], matched_at: str) -> list[Notification]:

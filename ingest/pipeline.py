@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
+from alerts.hits import Hit, hit_id, open_hits
 from alerts.stateful_stage import Change, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
@@ -167,11 +168,18 @@ class Pipeline:
         requests = self.cooldown_requests(matches, failures)
         admitted = self.admit([m for m in matches if m.decoded not in failures], requests)
         changes = self.stateful.apply([p for p in pending if p[0] not in failures], now)
+        # Matches of acknowledge: true rules open alerts (docs/alerts.md, "Hits").
+        hits = [
+            Hit(m.rule, m.context, m.decoded.source)
+            for m in admitted
+            if m.rule.acknowledge and m.decoded not in failures
+        ]
+        opened = open_hits(self.stateful.book, hits, now)
         matched_at = self._now()
         built = self.notifications(admitted, failures, matched_at)
         built += self.stateful_notifications(changes, failures, matched_at)
         outcome = Outcome(events=len(decoded))
-        outcome.alert_events = self.alert_events(changes, failures)
+        outcome.alert_events = self.alert_events(changes, failures) + opened
         outcome.triggered = [m.rule.id for m in admitted if m.decoded not in failures] + [
             c.rule.id for c in changes if c.transition.kind == TransitionKind.TRIGGER
         ]
@@ -304,21 +312,22 @@ class Pipeline:
         to build notifications: the change is already in Redis)."""
         events: list[tuple[AlertEvent, TransitionKind]] = []
         for change in changes:
-            if change.transition.kind == TransitionKind.REMINDER:
-                continue
             with failures.guard(_decoded(change), f"recording the alert of rule {change.rule.id}"):
                 events.append((change.alert_event(), change.transition.kind))
         return events
 
     def _build(self, match: Match, matched_at: str) -> list[Notification]:
         rule, decoded = match.rule, match.decoded
+        values = match.values
+        if rule.acknowledge:
+            values = {**(values or {}), "alert_id": hit_id(decoded.source, rule.id)}
         built = compose(
             rule,
             rule.message_template,
             decoded.event,
             decoded.source,
             matched_at,
-            values=match.values,
+            values=values,
         )
         if match.values is None:
             return built

@@ -5,7 +5,8 @@ its source that it can evaluate, matching or not, because a reading back below t
 threshold is what resolves an alert. ``observe(event)`` returns a ``Reading`` (the key,
 whether the alert condition holds, whether the resolve condition holds, the value and
 the event time), or None when the event is no evaluation of the rule at all. The
-lifecycle (alerts.lifecycle) turns readings into trigger / resolve / reminder.
+lifecycle (alerts.lifecycle) turns readings into trigger / resolve; reminders and
+escalation steps come from the sweep (alerts.followups).
 
 ``StatefulRule`` is what the lifecycle, the stateful stage and the no-data sweep work
 with; ``ThresholdRule`` and ``StatefulMatchRule`` are its two kinds.
@@ -198,7 +199,6 @@ class StatefulRule(BaseRule, ABC):
     timestamp_field: str = DEFAULT_TIMESTAMP_FIELD  # a dot path: the event time
     notify_on_resolve: bool = False
     for_seconds: float = 0.0
-    repeat_interval: float = 0.0  # 0: no reminders
     no_data_seconds: float = 0.0  # 0: no no-data alerts
     _key: Getter = field(init=False, repr=False)
     _time: Getter = field(init=False, repr=False)
@@ -206,6 +206,11 @@ class StatefulRule(BaseRule, ABC):
     def __post_init__(self) -> None:
         object.__setattr__(self, "_key", compile_path(self.state_key))
         object.__setattr__(self, "_time", compile_path(self.timestamp_field))
+
+    @property
+    def opens_alerts(self) -> bool:
+        """A stateful rule's trigger is always an alert with an id to acknowledge."""
+        return True
 
     @abstractmethod
     def observe(self, event: object) -> Reading | None:

@@ -1,7 +1,8 @@
-"""The no-data sweep: Celery beat runs it every ``--interval`` seconds on ``klaxon.sweep``.
+"""The sweep: Celery beat runs it every ``--interval`` seconds on ``klaxon.sweep``.
 
-What a sweep raises is decided in ``alerts.no_data`` and recorded by ``alerts.outcome``,
-as the bridge records its own alerts; this module only loads the rules and enqueues.
+It raises no-data alerts (decided in ``alerts.no_data``, recorded by ``alerts.outcome``
+as the bridge records its own) and sends the reminders and escalation steps that fell due
+(``alerts.followups``); this module only loads the rules and enqueues.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import cache
 from confluent_kafka import Producer
 
 from alerts.events_topic import AlertEventTopic
+from alerts.followups import FollowUps
 from alerts.lifecycle import Lifecycle
 from alerts.no_data import raise_due
 from alerts.outcome import record_alerts
@@ -36,16 +38,23 @@ def _alert_topic() -> AlertEventTopic:
 
 
 def sweep(now: float | None = None, publish_events: bool = True) -> list[Notification]:
-    """Raise the no-data alerts due at ``now``; return the notifications enqueued."""
+    """Raise the no-data alerts and follow-ups due at ``now``; return what was enqueued."""
     now = time.time() if now is None else now
     settings = runtime.settings
     config = load_config(settings.rules_config_path, default_topic=settings.kafka_topic)
     rules = RuleEngine(config.rules).stateful_rules()
     raised = raise_due(rules, Lifecycle(runtime.redis), now)
-    CeleryPublisher(app).publish(raised.notifications)
+    publisher = CeleryPublisher(app)
+    publisher.publish(raised.notifications)
     topic = _alert_topic() if publish_events else None
     record_alerts(AlertStore(runtime.redis), topic, raised.events)
-    return raised.notifications
+    # Published before they are taken: a sweep killed in between publishes the same task
+    # ids again next time, and the sent-ledger sends them once.
+    follow_ups = FollowUps(runtime.redis)
+    plan = follow_ups.plan({rule.id: rule for rule in config.rules if rule.enabled}, now)
+    publisher.publish(plan.notifications)
+    follow_ups.advance(plan, now)
+    return raised.notifications + plan.notifications
 
 
 @task(SWEEP_TASK, ignore_result=True)
