@@ -128,7 +128,10 @@ if st['kind'] == 'hit' then
   if new == 'open' then redis.call('HSET', active, alert_id, st['rule_id'])
   else redis.call('HDEL', active, alert_id) end
 end
-if action == 'unack' and (st['repeat'] or '') ~= '' then
+if action ~= 'unack' then
+  -- Reminders stop at once; escalation steps stay, and the sweep drops them while acked.
+  redis.call('ZREM', due, alert_id .. '|reminder|' .. (st['next_reminder'] or '0'))
+elseif (st['repeat'] or '') ~= '' then
   -- Reminders resume: the next one unless it is still waiting in the due set.
   local n = tonumber(st['next_reminder'] or '0')
   if n == 0 or not redis.call('ZSCORE', due, alert_id .. '|reminder|' .. n) then

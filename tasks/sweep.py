@@ -19,6 +19,7 @@ from alerts.lifecycle import Lifecycle
 from alerts.no_data import raise_due
 from alerts.outcome import record_alerts
 from alerts.store import AlertStore
+from contract.faults import crash_point
 from contract.notification import Notification
 from contract.publisher import CeleryPublisher
 from contract.queues import SWEEP_TASK
@@ -53,6 +54,8 @@ def sweep(now: float | None = None, publish_events: bool = True) -> list[Notific
     follow_ups = FollowUps(runtime.redis)
     plan = follow_ups.plan({rule.id: rule for rule in config.rules if rule.enabled}, now)
     publisher.publish(plan.notifications)
+    if plan.sends:
+        crash_point("sweep_before_advance", settings.fault)
     follow_ups.advance(plan, now)
     return raised.notifications + plan.notifications
 

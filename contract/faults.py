@@ -2,6 +2,8 @@
 
 ``KLAXON_FAULT=crash_before_commit`` makes the bridge SIGKILL itself after a batch's tasks
 are in Redis and before its offsets are committed: the worst moment to die.
+``KLAXON_FAULT=sweep_before_advance`` makes a sweeping worker SIGKILL itself after it
+published due follow-ups and before it took them (alerts.followups).
 """
 
 from __future__ import annotations
