@@ -311,6 +311,15 @@ class AckBook:
         )
 
 
+def action_counts(client: redis.Redis) -> dict[tuple[str, str], int]:
+    """(action, rule id) -> how many so far: acks, unacks, rejects, reminders, steps."""
+    counts: dict[tuple[str, str], int] = {}
+    for field_name, value in text_fields(client.hgetall(COUNTS_KEY)).items():
+        action, _, rule_id = field_name.partition(":")
+        counts[(action, rule_id)] = int(value)
+    return counts
+
+
 def _refusal(action: OutboxKind, alert_id: str, verdict: str, detail: str) -> str:
     if verdict == "unknown":
         return f"no acknowledgeable alert with id {alert_id!r}"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from alerts.acks import AckBook, AckError, AckState
 from alerts.followups import FollowUps
@@ -22,6 +23,7 @@ from contract.notification import Notification, Source, TransitionKind
 from ingest.cooldown import Cooldowns
 from ingest.decoding import Decoder
 from ingest.pipeline import Decoded, Pipeline
+from ingest.queue_depth import update_queue_depth
 from rules.engine import RuleEngine
 from rules.model import BaseRule
 from tests.support.fakes import Clock, FakeMessage
@@ -328,3 +330,22 @@ def test_a_replayed_hit_opens_nothing_twice(redis_client: redis.Redis) -> None:
     again = pipeline.process(batch).alert_events[0][0].id
     assert first == again
     assert [e["action"] for e in AckBook(redis_client).history(first)] == ["opened"]
+
+
+def test_acks_reminders_and_steps_are_counted_by_rule_for_the_metrics(
+    redis_client: redis.Redis,
+) -> None:
+    """klaxon_alert_actions{action, rule_id} shows the totals Redis keeps."""
+    tank = Tank(redis_client, repeat=["5m"], escalation=ESCALATION[:1])
+    alert = tank.trigger()
+    tank.sweep(T0 + 5 * MINUTE)
+    tank.sweep(T0 + 10 * MINUTE)
+    tank.book.ack(alert, "ana", "", T0 + 11 * MINUTE)
+
+    update_queue_depth(redis_client, [])
+
+    def gauge(action: str) -> float | None:
+        labels = {"action": action, "rule_id": "tank_temperature_high"}
+        return REGISTRY.get_sample_value("klaxon_alert_actions", labels)
+
+    assert (gauge("reminder"), gauge("escalation"), gauge("ack")) == (2.0, 1.0, 1.0)
