@@ -270,19 +270,18 @@ class AckBook:
         return AckRecord.from_fields(alert_id, fields) if fields else None
 
     def get_many(self, alert_ids: Sequence[str]) -> dict[str, AckRecord]:
+        return {
+            alert_id: AckRecord.from_fields(alert_id, fields)
+            for alert_id, fields in zip(alert_ids, self.fields_of(alert_ids), strict=True)
+            if fields
+        }
+
+    def fields_of(self, alert_ids: Sequence[str]) -> list[dict[str, str]]:
+        """The raw records, in order, {} for a missing one (the sweep reads context, state)."""
         pipe = self.client.pipeline(transaction=False)
         for alert_id in alert_ids:
             pipe.hgetall(record_key(alert_id))
-        found: dict[str, AckRecord] = {}
-        for alert_id, reply in zip(alert_ids, pipe.execute(), strict=True):
-            fields = text_fields(reply)
-            if fields:
-                found[alert_id] = AckRecord.from_fields(alert_id, fields)
-        return found
-
-    def fields(self, alert_id: str) -> dict[str, str]:
-        """The raw record (the sweep reads its context and state)."""
-        return text_fields(self.client.hgetall(record_key(alert_id)))
+        return [text_fields(reply) for reply in pipe.execute()]
 
     def history(self, alert_id: str) -> list[JsonObject]:
         entries = texts(self.client.lrange(history_key(alert_id), 0, -1))

@@ -89,9 +89,9 @@ class FollowUps:
         if not isinstance(reply, list):
             raise TypeError(f"expected a list reply from ZRANGEBYSCORE, got {type(reply)}")
         items = [DueItem.parse(text(pair[0]), float(pair[1])) for pair in reply]
+        records = self.book.fields_of([item.alert_id for item in items])
         plan = Plan()
-        for item in items:
-            fields = self.book.fields(item.alert_id)
+        for item, fields in zip(items, records, strict=True):
             rule = rules.get(fields.get("rule_id", ""))
             if fields.get("state") != AckState.OPEN or rule is None:
                 plan.dropped.append(item)
@@ -144,7 +144,9 @@ def _render(item: DueItem, rule: BaseRule, fields: dict[str, str], now: float) -
         **context.get("values", {}),
         "alert_id": item.alert_id,
         "transition": item.kind.value,
-        "open_for": duration(now - opened_at),
+        # How long it has been open (wall clock), not the trigger's 0 s.
+        "duration": duration(now - opened_at),
+        "duration_seconds": round(now - opened_at, 3),
     }
     following: DueItem | None = None
     if item.kind == FollowUp.REMINDER:

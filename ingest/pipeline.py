@@ -29,6 +29,7 @@ from alerts.stateful_stage import Change, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
 from contract.errors import DEPENDENCY_ERRORS, DecodeError
+from contract.jsonsafe import JsonObject
 from contract.notification import Notification, Source, TransitionKind
 from ingest.cooldown import CooldownRequest, Cooldowns
 from ingest.decoding import Decoder
@@ -319,8 +320,11 @@ class Pipeline:
     def _build(self, match: Match, matched_at: str) -> list[Notification]:
         rule, decoded = match.rule, match.decoded
         values = match.values
+        alert: JsonObject | None = None
         if rule.acknowledge:
-            values = {**(values or {}), "alert_id": hit_id(decoded.source, rule.id)}
+            alert_id = hit_id(decoded.source, rule.id)
+            alert = {"id": alert_id}
+            values = {**(values or {}), "alert_id": alert_id}
         built = compose(
             rule,
             rule.message_template,
@@ -328,6 +332,7 @@ class Pipeline:
             decoded.source,
             matched_at,
             values=values,
+            alert=alert,
         )
         if match.values is None:
             return built

@@ -76,11 +76,6 @@ class BaseRule:
     escalation: tuple[EscalationStep, ...] = ()
 
     @property
-    def opens_alerts(self) -> bool:
-        """Whether a match (or trigger) of this rule is an alert with an id to acknowledge."""
-        return self.acknowledge
-
-    @property
     def template_values(self) -> dict[str, object]:
         """The rule's own values a template may use: rule_id, rule_name, priority."""
         return {"rule_id": self.id, "rule_name": self.name, "priority": self.priority}

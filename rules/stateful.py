@@ -207,11 +207,6 @@ class StatefulRule(BaseRule, ABC):
         object.__setattr__(self, "_key", compile_path(self.state_key))
         object.__setattr__(self, "_time", compile_path(self.timestamp_field))
 
-    @property
-    def opens_alerts(self) -> bool:
-        """A stateful rule's trigger is always an alert with an id to acknowledge."""
-        return True
-
     @abstractmethod
     def observe(self, event: object) -> Reading | None:
         """The evaluation of ``event``, or None when the event is not one (no metric, no key)."""

@@ -302,6 +302,7 @@ def test_a_hit_opens_an_alert_with_an_id_in_its_message_and_reject_closes_it(
     assert (record.kind, record.device_id, transition) == ("hit", "ABC123", TransitionKind.MATCH)
     (sent,) = outcome.notifications
     assert sent.message == f"ABC123 at gate: ack with {record.id}"
+    assert sent.alert == {"id": record.id}
 
     store = AlertStore(redis_client)
     store.save([record])

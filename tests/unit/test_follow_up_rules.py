@@ -60,15 +60,15 @@ def test_repeat_and_escalation_load_as_seconds_and_steps() -> None:
         EscalationStep(600.0, ("sms",), {"sms": ("+15550100002",)}),
         EscalationStep(1800.0, ("webhook",), {}),
     )
-    assert rule.opens_alerts
+    assert rule.acknowledge  # a stateful rule's alerts always can be
 
 
 def test_a_match_rule_opens_alerts_only_with_acknowledge_true() -> None:
     """Without acknowledge a match is no alert; with it, it is one and may repeat."""
     plain = only(*compile_rules(HIT))
     acked = only(*compile_rules({**HIT, "acknowledge": True, "repeat_interval": "5m"}))
-    assert (plain.acknowledge, plain.opens_alerts) == (False, False)
-    assert (acked.acknowledge, acked.opens_alerts, acked.repeat) == (True, True, (300.0,))
+    assert plain.acknowledge is False
+    assert (acked.acknowledge, acked.repeat) == (True, (300.0,))
 
 
 @pytest.mark.parametrize(
