@@ -7,10 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from alerts.due import DUE_KEY
@@ -21,10 +22,26 @@ from tests.conftest import Stack
 from tests.support.http_sink import HttpSink
 from tests.support.processes import ROOT, ManagedProcess
 from tests.support.readings import READING_SCHEMA_PATH, ReadingProducer, reading
+from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioServer
 from tests.support.wait import wait_until
 
+ON_CALL = "+15550100002"
 
-def tank_config(write_config: Callable[..., Path], sink: HttpSink, topic: str, **rule: Any) -> Path:
+
+@pytest.fixture
+def twilio() -> Iterator[TwilioServer]:
+    server = TwilioServer()
+    yield server
+    server.close()
+
+
+def tank_config(
+    write_config: Callable[..., Path],
+    sink: HttpSink,
+    topic: str,
+    twilio: TwilioServer | None = None,
+    **rule: Any,
+) -> Path:
     base = {
         "id": "tank_temperature_high",
         "type": "threshold",
@@ -36,8 +53,17 @@ def tank_config(write_config: Callable[..., Path], sink: HttpSink, topic: str, *
         "message_template": "{device_id} at {current_value}: klaxon alerts ack {alert_id}",
         **rule,
     }
+    channels: dict[str, Any] = {"webhook": {"url": sink.url("/hook")}}
+    if twilio is not None:
+        channels["sms"] = {
+            "twilio_account_sid": ACCOUNT_SID,
+            "twilio_auth_token": AUTH_TOKEN,
+            "from_number": "+15550000000",
+            "to_numbers": ["+15550100001"],
+            "api_base_url": twilio.base_url,
+        }
     return write_config(
-        {"webhook": {"url": sink.url("/hook")}},
+        channels,
         [base],
         sources={topic: {"format": "avro", "schema": str(READING_SCHEMA_PATH)}},
     )
@@ -56,6 +82,7 @@ def notifications_done(client: redis.Redis) -> bool:
     held = [json.loads(text(raw)) for raw in client.hvals("unacked")]
     return (
         client.llen("notify.webhook") == 0
+        and client.llen("notify.sms") == 0
         and client.zcard(DELAYED_KEY) == 0
         and not any(str(entry[2]).startswith("notify.") for entry in held)
     )
@@ -125,22 +152,24 @@ def test_an_unacknowledged_alert_is_reminded_until_klaxon_alerts_ack(
     assert (shown["ack"]["by"], shown["ack"]["comment"]) == ("ana", "on it")
 
 
-def test_escalation_sends_its_step_once_across_a_killed_bridge_and_a_killed_sweeper(
+def test_escalation_texts_the_on_call_once_across_a_killed_bridge_and_a_killed_sweeper(
     stack: Stack,
     kafka: str,
     sink: HttpSink,
     topic: str,
     write_config: Callable[..., Path],
     redis_client: redis.Redis,
+    twilio: TwilioServer,
 ) -> None:
-    """SIGKILL the bridge before commit and the sweeper between publish and take: one step."""
+    """SIGKILL the bridge before commit and the sweeper between publish and take: one SMS."""
     config = tank_config(
         write_config,
         sink,
         topic,
-        escalation=[{"after": "2s", "notify": ["webhook"]}],
+        twilio,
+        escalation=[{"after": "2s", "notify": ["sms"], "recipients": {"sms": [ON_CALL]}}],
     )
-    stack.worker(config)  # notify.webhook only: it stays up
+    stack.worker(config, queues="notify.webhook,notify.sms")  # it stays up
     crashing = stack.bridge(config, KLAXON_FAULT="crash_before_commit")
     ReadingProducer(kafka, topic).send(reading("tank-1", "temperature", 90.0, 0))
     assert crashing.wait(60) == -signal.SIGKILL
@@ -159,7 +188,8 @@ def test_escalation_sends_its_step_once_across_a_killed_bridge_and_a_killed_swee
         message=lambda: f"the step taken, outbox {read_outbox(redis_client)}",
     )
     wait_until(lambda: notifications_done(redis_client), message="notifications delivered")
-    (step,) = posts(sink, "escalation")
     (trigger,) = posts(sink, "trigger")
-    assert step["alert"]["id"] == trigger["alert"]["id"]
+    assert twilio.delivered() == {ON_CALL: 1}
+    (sms,) = twilio.messages
+    assert sms["Body"] == trigger["message"]  # the alert's message, with its id to ack
     assert redis_client.zcard(DUE_KEY) == 0
