@@ -350,3 +350,20 @@ def test_acks_reminders_and_steps_are_counted_by_rule_for_the_metrics(
         return REGISTRY.get_sample_value("klaxon_alert_actions", labels)
 
     assert (gauge("reminder"), gauge("escalation"), gauge("ack")) == (2.0, 1.0, 1.0)
+
+
+def test_an_acknowledged_hit_leaves_the_active_list_and_unack_brings_it_back(
+    redis_client: redis.Redis,
+) -> None:
+    """ack closes a hit (not active); unack opens it again."""
+    clock = Clock(now=T0)
+    event = {"camera_id": "gate", "plate": {"normalized_text": "ABC123"}}
+    batch = [FakeMessage(PLATES, 0, 9, json.dumps(event).encode())]
+    ((record, _),) = hit_pipeline(redis_client, clock).process(batch).alert_events
+    store, book = AlertStore(redis_client), AckBook(redis_client)
+    store.save([record])
+
+    book.ack(record.id, "ana", "stopped the car", T0 + 10)
+    assert store.active() == []
+    book.unack(record.id, "ana", "wrong car", T0 + 20)
+    assert [e.id for e in store.active()] == [record.id]
