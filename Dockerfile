@@ -32,10 +32,13 @@ COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 
 COPY pyproject.toml README.md ./
+# Every package pyproject.toml installs (tests/integration/test_image_tree.py builds this
+# tree from these lines and runs Klaxon from it: a package left out fails there).
 COPY contract/ ./contract/
 COPY klaxon/ ./klaxon/
 COPY ingest/ ./ingest/
 COPY rules/ ./rules/
+COPY alerts/ ./alerts/
 COPY tasks/ ./tasks/
 COPY config/ ./config/
 COPY schemas/ ./schemas/

@@ -18,7 +18,7 @@ States (docs/alerts.md draws them)::
 
 A hit never resolves: ack or reject closes it (it leaves ``klaxon:alerts:active``).
 Each action is one Lua script that checks the state, changes it, appends the history
-entry and the outbox entry (``alerts.outbox``), so two people acking at once get one ack
+entry and the outbox record (``alerts.outbox``), so two people acking at once get one ack
 and one clear refusal.
 """
 
@@ -33,7 +33,7 @@ from enum import StrEnum
 import redis
 
 from alerts.due import DUE_KEY, DueItem
-from alerts.outbox import OUTBOX_KEY, OUTBOX_MAXLEN, OutboxKind
+from alerts.outbox import LUA_APPEND, OUTBOX_KEY, OUTBOX_MAXLEN, OutboxKind, outbox_time
 from alerts.store import ACTIVE_KEY
 from contract.jsonsafe import JsonObject
 from contract.redis_replies import text, text_fields, texts
@@ -95,10 +95,12 @@ return 1
 """
 
 # ack / unack / reject. Replies {verdict, detail}: ok, unknown, resolved, refused, not_hit.
-_ACT = """
+_ACT = (
+    LUA_APPEND
+    + """
 local key, history, due, outbox, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local action, by, note_text, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local maxlen, ttl, alert_id = ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local maxlen, ttl, alert_id, at_text = ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local raw = redis.call('HGETALL', key)
 if #raw == 0 then return {'unknown', ''} end
 local st = {}
@@ -143,11 +145,12 @@ elseif (st['repeat'] or '') ~= '' then
     redis.call('HSET', key, 'next_reminder', n)
   end
 end
-redis.call('XADD', outbox, 'MAXLEN', '~', maxlen, '*', 'kind', action, 'alert_id', alert_id,
-           'rule_id', st['rule_id'], 'by', by, note, note_text, 'at', at, 'state', new)
+outbox_append(outbox, maxlen, {kind = action, alert_id = alert_id, rule_id = st['rule_id'],
+                               by = by, [note] = note_text, at = at_text, state = new})
 redis.call('HINCRBY', KEYS[6], action .. ':' .. st['rule_id'], 1)
 return {'ok', new}
 """
+)
 
 
 @dataclass(frozen=True)
@@ -258,7 +261,16 @@ class AckBook:
                 ACTIVE_KEY,
                 COUNTS_KEY,
             ],
-            args=[action.value, by, note, repr(at), OUTBOX_MAXLEN, RECORD_TTL_SECONDS, alert_id],
+            args=[
+                action.value,
+                by,
+                note,
+                repr(at),
+                OUTBOX_MAXLEN,
+                RECORD_TTL_SECONDS,
+                alert_id,
+                outbox_time(at),
+            ],
         )
         verdict, detail = texts(reply)
         if verdict == "ok":

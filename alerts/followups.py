@@ -29,7 +29,7 @@ import redis
 from alerts.acks import COUNTS_KEY, AckBook, AckState, history_key, record_key
 from alerts.due import DUE_KEY, DueItem, FollowUp, reminder_gap
 from alerts.humanize import duration
-from alerts.outbox import OUTBOX_KEY, OUTBOX_MAXLEN
+from alerts.outbox import LUA_APPEND, OUTBOX_KEY, OUTBOX_MAXLEN, outbox_time
 from contract.notification import Notification, Source, TransitionKind
 from contract.redis_replies import text
 from rules.compose import compose
@@ -38,7 +38,9 @@ from rules.model import BaseRule
 # How many due items one sweep takes: the rest wait for the next one.
 SWEEP_LIMIT = 1000
 
-_ADVANCE = """
+_ADVANCE = (
+    LUA_APPEND
+    + """
 local due, key, history, outbox, counts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local member, kind, number, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local next_member, next_score, alert_id, rule_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
@@ -50,11 +52,14 @@ end
 local entry = {action = kind, at = tonumber(at)}
 entry[kind] = tonumber(number)
 redis.call('RPUSH', history, cjson.encode(entry))
-redis.call('XADD', outbox, 'MAXLEN', '~', ARGV[9], '*', 'kind', kind, 'alert_id', alert_id,
-           'rule_id', rule_id, 'by', 'klaxon', kind, number, 'at', at)
+local record = {kind = kind, alert_id = alert_id, rule_id = rule_id, by = 'klaxon',
+                at = ARGV[10]}
+record[kind] = tonumber(number)
+outbox_append(outbox, ARGV[9], record)
 redis.call('HINCRBY', counts, kind .. ':' .. rule_id, 1)
 return 1
 """
+)
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ class FollowUps:
                     item.alert_id,
                     planned.rule_id,
                     OUTBOX_MAXLEN,
+                    outbox_time(now),
                 ],
                 client=pipe,
             )

@@ -10,14 +10,14 @@ the rule so that a replay opens nothing twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from alerts.acks import AckBook, AlertKind, Opening
+from alerts.acks import AlertKind, Opening
 from alerts.due import first_due
 from alerts.store import AlertEvent
 from contract.jsonsafe import jsonable_object
-from contract.notification import Source, TransitionKind
+from contract.notification import Source
 from rules.model import DEFAULT_DEDUP_KEY, Rule
 from rules.paths import MISSING, compile_path
 from rules.templates import format_value
@@ -45,51 +45,44 @@ class Hit:
     source: Source
 
 
-def open_hits(
-    book: AckBook, hits: Sequence[Hit], now: float
-) -> list[tuple[AlertEvent, TransitionKind]]:
-    """Open an acknowledgeable alert per hit (Redis); their records for the alert store."""
-    openings: list[Opening] = []
-    events: list[tuple[AlertEvent, TransitionKind]] = []
-    for hit in hits:
-        rule, source = hit.rule, hit.source
-        alert_id = hit_id(source, rule.id)
-        key = hit_key(rule, hit.event, source)
-        openings.append(
-            Opening(
-                alert_id=alert_id,
-                rule_id=rule.id,
-                kind=AlertKind.HIT,
-                key=key,
-                opened_at=now,
-                repeat=rule.repeat,
-                due=tuple(
-                    first_due(alert_id, now, rule.repeat, [s.after for s in rule.escalation])
-                ),
-                context={
-                    "event": jsonable_object(hit.event),
-                    "values": {"alert_id": alert_id},
-                },
-            )
-        )
-        record = AlertEvent(
-            id=alert_id,
-            rule_id=rule.id,
-            device_id=key,
-            triggered_at=now,
-            current_value=None,
-            threshold_value=None,
-            operator=None,
-            metric=None,
-            kind="hit",
-            metadata={
-                "rule_name": rule.name,
-                "priority": rule.priority,
-                "topic": source.topic,
-                "partition": source.partition,
-                "offset": source.offset,
-            },
-        )
-        events.append((record, TransitionKind.MATCH))
-    book.open(openings)
-    return events
+def hit_opening(hit: Hit, now: float) -> tuple[Opening, AlertEvent]:
+    """The ack record (with its follow-ups) and the alert record of one hit; no Redis.
+
+    Pure, so the pipeline can run it under the event's own failure guard and open every
+    hit of the batch in one round trip (``AckBook.open``) afterwards.
+    """
+    rule, source = hit.rule, hit.source
+    alert_id = hit_id(source, rule.id)
+    key = hit_key(rule, hit.event, source)
+    opening = Opening(
+        alert_id=alert_id,
+        rule_id=rule.id,
+        kind=AlertKind.HIT,
+        key=key,
+        opened_at=now,
+        repeat=rule.repeat,
+        due=tuple(first_due(alert_id, now, rule.repeat, [s.after for s in rule.escalation])),
+        context={
+            "event": jsonable_object(hit.event),
+            "values": {"alert_id": alert_id},
+        },
+    )
+    record = AlertEvent(
+        id=alert_id,
+        rule_id=rule.id,
+        device_id=key,
+        triggered_at=now,
+        current_value=None,
+        threshold_value=None,
+        operator=None,
+        metric=None,
+        kind="hit",
+        metadata={
+            "rule_name": rule.name,
+            "priority": rule.priority,
+            "topic": source.topic,
+            "partition": source.partition,
+            "offset": source.offset,
+        },
+    )
+    return opening, record

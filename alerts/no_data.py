@@ -3,6 +3,9 @@
 Each stale key gets one no-data alert, raised atomically in Redis by the lifecycle, so
 overlapping sweeps raise it once; the next reading of that key resolves it in the bridge.
 The sweep task (``tasks.sweep``) runs this on a schedule and stores what it returns.
+
+A rule's ``expected_devices`` that never reported at all are raised too (alerts.expected):
+silent since the first sweep that expected them.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from alerts.expected import ExpectedDevices
 from alerts.humanize import duration
-from alerts.lifecycle import Lifecycle
+from alerts.lifecycle import Lifecycle, Transition
 from alerts.stateful_stage import no_data_event
 from alerts.store import AlertEvent
 from contract.notification import Notification, Source, TransitionKind
@@ -35,13 +39,27 @@ class Raised:
 def raise_due(rules: Iterable[StatefulRule], lifecycle: Lifecycle, now: float) -> Raised:
     """Raise the no-data alerts due at ``now`` for ``rules`` (Redis; may raise)."""
     raised = Raised()
+    expected = ExpectedDevices(lifecycle.client)
     at = dt.datetime.fromtimestamp(now, dt.UTC).isoformat()
     for rule in rules:
         if rule.no_data_seconds <= 0:
             continue
         cutoff = now - rule.no_data_seconds
-        for key in lifecycle.stale(rule.id, cutoff):
-            transition = lifecycle.raise_no_data(rule.id, key, cutoff, str(uuid.uuid4()))
+        found: list[tuple[str, Transition | None]] = [
+            (key, lifecycle.raise_no_data(rule.id, key, cutoff, str(uuid.uuid4())))
+            for key in lifecycle.stale(rule.id, cutoff)
+        ]
+        # Listed devices that never reported: silent since the sweep first expected them.
+        found += [
+            (
+                key,
+                expected.raise_never_seen(
+                    rule.id, key, now, rule.no_data_seconds, str(uuid.uuid4())
+                ),
+            )
+            for key in rule.expected_devices
+        ]
+        for key, transition in found:
             if transition is None:
                 continue
             event = no_data_event(rule, key, transition)

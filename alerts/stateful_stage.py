@@ -4,6 +4,9 @@ notifications.
 Runs beside the stateless stage (match -> cooldown). A threshold rule, or any rule with a
 ``state_key``, is observed on every event that carries its metric or key, matching or not,
 because a non-matching reading is what resolves an alert.
+
+Range rules move one alert between levels (alerts.level_stage); trend rules keep their
+state in Redis (alerts.trend_stage), whose verdicts then go through the usual lifecycle.
 """
 
 from __future__ import annotations
@@ -11,19 +14,26 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from alerts.acks import AckBook, AlertKind, Opening
 from alerts.due import first_due
 from alerts.humanize import duration
+from alerts.level_stage import LevelChange, LevelStage
+from alerts.levels import LevelLifecycle
 from alerts.lifecycle import Lifecycle, Observation, Transition
 from alerts.store import AlertEvent
+from alerts.trend_stage import Guard, TrendStage
+from alerts.trends import TrendStore
 from contract.jsonsafe import jsonable_object
 from contract.notification import Notification, Source, TransitionKind
 from rules.compose import compose
+from rules.range import LevelReading, RangeRule
 from rules.stateful import Reading, StatefulRule
+from rules.trends import Sampled, TrendRule
 
 _ALERT_NAMESPACE = uuid.UUID("0b7f3f0e-53a1-4b0e-9f43-6b6c61786f6e")
 
@@ -40,7 +50,19 @@ class Observed(Protocol):
 
 
 # (the decoded event, the rule, what it read, the observation for the lifecycle)
-Pending = tuple[Observed, StatefulRule, Reading, Observation]
+ReadingPending = tuple[Observed, StatefulRule, Reading, Observation]
+# A range rule's reading of its levels, for alerts.level_stage.
+RangePending = tuple[Observed, RangeRule, LevelReading]
+# A trend rule's sample: its verdict needs the trend state in Redis (alerts.trend_stage).
+TrendPending = tuple[Observed, TrendRule, Sampled]
+# What ``observe`` reads from one event; the event comes first in each.
+Pending = ReadingPending | RangePending | TrendPending
+
+
+@contextmanager
+def unguarded(item: Observed, step: str) -> Iterator[None]:
+    """No guard: an error in the step stops the whole apply."""
+    yield
 
 
 @dataclass(frozen=True)
@@ -118,6 +140,10 @@ class Change:
         }
 
 
+# What the stage hands back: a lifecycle change, or a range rule's level change.
+AnyChange = Change | LevelChange
+
+
 def no_data_event(rule: StatefulRule, key: str, transition: Transition) -> AlertEvent:
     """The alert event of a silent key: no value, no threshold; triggered at its last reading."""
     return AlertEvent(
@@ -152,31 +178,61 @@ class StatefulStage:
         self.clock = clock
         # Acks, reminders and escalation of the alerts this stage opens (same Redis).
         self.book = book if book is not None else AckBook(lifecycle.client)
+        # Range rules move one alert between levels: their own lifecycle (alerts.levels).
+        self.levels = LevelStage(LevelLifecycle(lifecycle.client), alert_id)
+        # Trend rules judge a statistic of their state in Redis; the verdict is a Reading.
+        self.trends = TrendStage(TrendStore(lifecycle.client))
 
     def observe(self, item: Observed, now: float) -> list[Pending]:
         """What the stateful rules of its topic read from one event; pure, no Redis."""
         pending: list[Pending] = []
         for rule in self.rules_for(item.source.topic):
-            reading = rule.observe(item.event)
-            if reading is None:
+            if isinstance(rule, RangeRule):
+                levels = rule.observe_levels(item.event)
+                if levels is not None:
+                    pending.append((item, rule, levels))
                 continue
-            source = item.source
-            observation = Observation(
-                rule_id=rule.id,
-                key=reading.key,
-                holds=reading.holds,
-                clears=reading.clears,
-                at=reading.at if reading.at is not None else now,
-                topic=source.topic,
-                partition=source.partition,
-                offset=source.offset,
-                value=reading.value,
-            )
-            pending.append((item, rule, reading, observation))
+            if isinstance(rule, TrendRule):
+                sample = rule.sample(item.event)
+                if sample is not None:
+                    pending.append((item, rule, sample))
+                continue
+            reading = rule.observe(item.event)
+            if reading is not None:
+                pending.append(_observed(item, rule, reading, now))
         return pending
 
-    def apply(self, pending: Sequence[Pending], now: float) -> list[Change]:
-        """Apply observations to the lifecycle in one go. Touches Redis (may raise)."""
+    def apply(
+        self, pending: Sequence[Pending], now: float, guard: Guard = unguarded
+    ) -> list[AnyChange]:
+        """Apply observations to the lifecycles in one go. Touches Redis (may raise).
+
+        Trend samples go first: their verdicts join the other readings. ``guard`` runs each
+        event's verdict; an event whose verdict fails takes no lifecycle or level step (its
+        sample is already in the trend state, as a Redis step cannot be taken back).
+        """
+        readings: list[ReadingPending] = []
+        ranged: list[RangePending] = []
+        sampled: list[TrendPending] = []
+        for entry in pending:
+            item, rule, found = entry[0], entry[1], entry[2]
+            if isinstance(rule, RangeRule) and isinstance(found, LevelReading):
+                ranged.append((item, rule, found))
+            elif isinstance(rule, TrendRule) and isinstance(found, Sampled):
+                sampled.append((item, rule, found))
+            else:
+                readings.append(cast(ReadingPending, entry))
+        verdicts, failed = self.trends.readings(sampled, now, guard)
+        readings += [_observed(item, rule, reading, now) for item, rule, reading in verdicts]
+        if failed:
+            readings = [p for p in readings if id(p[0]) not in failed]
+            ranged = [p for p in ranged if id(p[0]) not in failed]
+        changes: list[AnyChange] = list(self._lifecycle(readings, now, guard))
+        return changes + list(self.levels.changes(ranged, now))
+
+    def _lifecycle(
+        self, pending: Sequence[ReadingPending], now: float, guard: Guard
+    ) -> list[Change]:
         transitions = self.lifecycle.observe(
             [
                 (
@@ -193,30 +249,36 @@ class StatefulStage:
             for (item, rule, reading, obs), found in zip(pending, transitions, strict=True)
             for transition in found
         ]
-        self.follow_up(changes, now)
+        self.follow_up(changes, now, guard)
         return changes
 
-    def follow_up(self, changes: Sequence[Change], now: float) -> None:
+    def follow_up(self, changes: Sequence[Change], now: float, guard: Guard = unguarded) -> None:
         """Open the ack record (and follow-ups) of each trigger; close it on a resolve.
 
         In change order, after the lifecycle: a replayed trigger finds its record and
-        changes nothing; a replayed resolve finds it resolved.
+        changes nothing; a replayed resolve finds it resolved. Each trigger's record is
+        built under its event's ``guard``; all are written in one round trip.
         """
         openings: list[Opening] = []
         resolved: list[str] = []
         for change in changes:
             kind, alert = change.transition.kind, change.transition.alert_id
             if kind == TransitionKind.TRIGGER:
-                openings.append(change.opening(now))
+                with guard(change.decoded, f"opening the alert of rule {change.rule.id}"):
+                    openings.append(change.opening(now))
             elif kind == TransitionKind.RESOLVE:
                 resolved.append(alert)
         self.book.open(openings)
         self.book.resolve(resolved, now)
 
     @staticmethod
-    def notifications(changes: Sequence[Change], matched_at: str) -> list[Notification]:
-        built: list[Notification] = []
+    def notifications(changes: Sequence[AnyChange], matched_at: str) -> list[Notification]:
+        built = LevelStage.notifications(
+            [c for c in changes if isinstance(c, LevelChange)], matched_at
+        )
         for change in changes:
+            if isinstance(change, LevelChange):
+                continue
             rule, kind = change.rule, change.transition.kind
             resolves = kind in _RESOLVING
             if resolves and not rule.notify_on_resolve:
@@ -243,3 +305,20 @@ class StatefulStage:
                 )
             )
         return built
+
+
+def _observed(item: Observed, rule: StatefulRule, reading: Reading, now: float) -> ReadingPending:
+    """A reading with the observation the lifecycle takes of it."""
+    source = item.source
+    observation = Observation(
+        rule_id=rule.id,
+        key=reading.key,
+        holds=reading.holds,
+        clears=reading.clears,
+        at=reading.at if reading.at is not None else now,
+        topic=source.topic,
+        partition=source.partition,
+        offset=source.offset,
+        value=reading.value,
+    )
+    return (item, rule, reading, observation)

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from contract import encoding
 from contract.schema_registry import SchemaRegistry
+from rules.bounded_yaml import dump_plain
 from tests.support import servers
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PLATE_SCHEMA, PLATE_SCHEMA_RAW, create_topics
@@ -225,7 +225,7 @@ class World:
             "notifications": {"webhook": {"url": webhook_url, "timeout_seconds": 5}},
             "rules": self.rules(topic, **options),
         }
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        path.write_text(dump_plain(document))
         return path
 
 

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import redis
-import yaml
 
 from bench._common import (
     CpuMeter,
@@ -49,6 +48,7 @@ from bench._common import (
     table,
 )
 from contract import encoding
+from rules.bounded_yaml import dump_plain
 from tests.support import processes
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PLATE_SCHEMA
@@ -74,7 +74,7 @@ def write_config(path: Path, topic: str, url: str) -> Path:
             }
         ],
     }
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    path.write_text(dump_plain(document))
     return path
 
 

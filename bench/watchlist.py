@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench._common import (
     SYMBOLS,
     World,
@@ -38,6 +36,7 @@ from bench._common import (
     table,
 )
 from bench.bridge_throughput import run_bridge, run_raw, settings_for
+from rules.bounded_yaml import dump_plain
 from rules.config import load_config
 
 MODES: dict[str, dict[str, Any]] = {
@@ -72,7 +71,7 @@ def write_config(path: Path, world: World, topic: str, hotlist: Path, mode: str)
         "watchlists": {"hotlist": {"file": str(hotlist), **MODES[mode]}},
         "rules": rules,
     }
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    path.write_text(dump_plain(document))
     return path
 
 

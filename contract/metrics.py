@@ -80,3 +80,27 @@ alert_actions = Gauge(
     "escalation) and rule: totals kept in Redis, where the CLI and the sweep count them",
     ["action", "rule_id"],
 )
+late_readings = Counter(
+    "klaxon_late_readings_total", "Out-of-order readings a trend rule dropped", ["rule_id"]
+)
+
+# Grouping and storm mode (ingest/grouping_stage.py, ingest/group_flusher.py).
+grouped_items = Counter(
+    "klaxon_grouped_items_total", "Matches held in a group instead of sent alone", ["rule_id"]
+)
+groups_flushed = Counter(
+    "klaxon_groups_flushed_total", "Group windows sent as one message per channel", ["rule_id"]
+)
+storm_switches = Counter(
+    "klaxon_storm_switches_total",
+    "Rules switched into (on) or out of (off) storm mode",
+    ["rule_id", "state"],
+)
+
+# Muting (alerts.muting): notifications not sent, by rule and by what stopped them
+# (silenced, muted by a schedule, inhibited), as the bridge muted them.
+notifications_muted = Counter(
+    "klaxon_notifications_muted_total",
+    "Notifications not sent because a silence, a schedule or an inhibit rule muted them",
+    ["rule_id", "status"],
+)

@@ -29,6 +29,15 @@ class TransitionKind(StrEnum):
     ESCALATION = "escalation"
     NO_DATA = "no_data"
     NO_DATA_RESOLVE = "no_data_resolve"
+    # A range rule's alert moving to a higher or a lower level (alerts.levels).
+    ESCALATE = "escalate"
+    DEESCALATE = "deescalate"
+    # A hand-sent test notification (``klaxon notify test``).
+    TEST = "test"
+    # Muting (alerts.muting): a silence ended while an alert it covered still fires; the
+    # end of a mute interval summarises what it held back (catch_up).
+    SILENCE_ENDED = "silence_ended"
+    CATCH_UP = "catch_up"
 
 
 _NAMESPACE = uuid.UUID("6f1c1d0e-8a1b-4c55-9a53-6b6c61786f6e")
@@ -48,6 +57,16 @@ def notification_id(
     on this id, so an event enqueued twice is still sent once.
     """
     name = f"{topic}\x00{partition}\x00{offset}\x00{rule_id}\x00{channel}\x00{transition}"
+    return str(uuid.uuid5(_NAMESPACE, name))
+
+
+def group_notification_id(rule_id: str, group_key: str, window_start: str, channel: str) -> str:
+    """The task id of one grouped message: the same for every flush of the same window.
+
+    A window claimed twice (two flushers, or a flush replayed after a crash) is enqueued
+    under the same id, so the worker's sent-marker sends it once.
+    """
+    name = f"group\x00{rule_id}\x00{group_key}\x00{window_start}\x00{channel}"
     return str(uuid.uuid5(_NAMESPACE, name))
 
 
@@ -85,6 +104,9 @@ class Notification:
     variants: dict[str, str] = field(default_factory=dict)
     # Lifecycle details for threshold alerts (current value, threshold, how long it fired).
     alert: JsonObject | None = None
+    # Set on the copy a worker sends through a channel's fallback (tasks.fallback): the id
+    # of the dead-lettered original. A fallback never falls back again.
+    fallback_of: str | None = None
 
     def to_dict(self) -> dict[str, Json]:
         data: dict[str, Json] = asdict(self)

@@ -28,6 +28,7 @@ from contract.notification import Notification
 from contract.publisher import Publisher
 from contract.stats import StatsRecorder
 from ingest.dlq import DeadLetterTopic
+from ingest.group_flusher import GroupFlusher
 from ingest.lag import Throttle, update_lag
 from ingest.messages import KafkaMessage
 from ingest.pipeline import Outcome, Pipeline
@@ -70,6 +71,7 @@ class Bridge:
         channels: Sequence[str] = (),
         recorder: StatsRecorder | None = None,
         fault: str = "",
+        flusher: GroupFlusher | None = None,
     ) -> None:
         self.consumer = consumer
         self.pipeline = pipeline
@@ -89,6 +91,10 @@ class Bridge:
         # Lag, queue depth and statistics are sampled, not computed per batch.
         self._sampling = Throttle(5.0)
         self.assigned: set[tuple[str, int]] = set()
+        # Sends grouped rules' windows when due, between batches (ingest/group_flusher.py),
+        # at most every quarter second: two Redis reads each, not one per batch.
+        self.flusher = flusher
+        self._flushing = Throttle(0.25)
 
     # Rebalance callbacks: a batch is always finished and committed before consume() is
     # called again, so there is never uncommitted work in hand when partitions move.
@@ -129,6 +135,7 @@ class Bridge:
                 self.sample()
             if between_batches is not None:
                 between_batches()
+            self.flush_groups()
             # Wait for the first message only, then take what else is already fetched:
             # consume(n, timeout) would hold a lone event until n arrive or the timeout.
             first = self.consumer.poll(0.5)
@@ -141,6 +148,18 @@ class Bridge:
                     break  # stopped while a dependency was down: nothing committed, replay later
                 if once:
                     break
+
+    def flush_groups(self) -> None:
+        """Send the group windows that are due; a dependency down only delays them."""
+        grouping = self.pipeline.grouping
+        if self.flusher is None or grouping is None or self.dry_run:
+            return
+        if not self._flushing.ready():
+            return
+        try:
+            self.flusher.flush(grouping.rules)
+        except DEPENDENCY_ERRORS as exc:
+            log.error("group windows not flushed, retrying after the next poll: %s", exc)
 
     def _is_error(self, message: KafkaMessage) -> bool:
         error = message.error()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Set
+from collections.abc import Callable, Set
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -41,6 +41,28 @@ def update_lag(consumer: Consumer, assigned: Set[tuple[str, int]]) -> None:
             _reported.add(key)
     except Exception as exc:  # noqa: BLE001 - metrics must never stop the bridge
         log.debug("consumer lag not updated: %r", exc)
+
+
+def total_lag() -> float:
+    """The sum of this process's lag gauges: messages behind, over its partitions."""
+    return sum(
+        sample.value
+        for family in metrics.consumer_lag.collect()
+        for sample in family.samples
+        if sample.name == "klaxon_consumer_lag"
+    )
+
+
+def lag_below(bound: int) -> Callable[[], tuple[bool, str]]:
+    """A health check: the bridge's consumer lag is at most ``bound`` messages."""
+
+    def check() -> tuple[bool, str]:
+        lag = total_lag()
+        if lag > bound:
+            return False, f"consumer lag {lag:g} above {bound}"
+        return True, f"consumer lag {lag:g}"
+
+    return check
 
 
 class Throttle:

@@ -1,6 +1,7 @@
 """What the bridge does with one batch, apart from Kafka itself.
 
-decode -> evaluate rules -> admit through cooldowns -> build notifications. Each step is a
+decode -> evaluate rules -> admit through cooldowns -> build notifications -> mute (silences,
+schedules, inhibition: ``alerts.muting.stage``). Each step is a
 method so the loop (``ingest.bridge``) reads as the diagram in docs/design.md and tests can drive a
 step alone.
 
@@ -20,12 +21,14 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
-from alerts.hits import Hit, hit_id, open_hits
-from alerts.stateful_stage import Change, Pending, StatefulStage
+from alerts.acks import Opening
+from alerts.hits import Hit, hit_id, hit_opening
+from alerts.muting.stage import MuteStage, Muting
+from alerts.stateful_stage import AnyChange, Observed, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
 from contract.errors import DEPENDENCY_ERRORS, DecodeError
@@ -33,6 +36,7 @@ from contract.jsonsafe import JsonObject
 from contract.notification import Notification, Source, TransitionKind
 from ingest.cooldown import CooldownRequest, Cooldowns
 from ingest.decoding import Decoder
+from ingest.grouping_stage import GroupingStage
 from ingest.messages import KafkaMessage, where
 from rules.compose import compose
 from rules.engine import RuleEngine
@@ -69,7 +73,7 @@ class Match:
         return {**event, **self.values} if self.values else event
 
 
-def _decoded(change: Change) -> Decoded:
+def _decoded(change: AnyChange) -> Decoded:
     # The stateful stage hands back the very Decoded objects the pipeline gave it; it knows
     # them only as ``alerts.stateful_stage.Observed`` because it sits a floor below.
     return cast(Decoded, change.decoded)
@@ -130,6 +134,8 @@ class Pipeline:
         stateful: StatefulStage,
         clock: Callable[[], float] = time.time,
         recipients: Mapping[str, Sequence[str]] | None = None,
+        grouping: GroupingStage | None = None,
+        muting: MuteStage | None = None,
     ) -> None:
         # The configured recipients of each enabled email/SMS channel: a hotlist entry's
         # notify column adds to them for its own notification.
@@ -139,6 +145,10 @@ class Pipeline:
         self.cooldowns = cooldowns
         self.stateful = stateful
         self.clock = clock
+        # Holds the matches of grouped rules in Redis (None: no rule groups).
+        self.grouping = grouping
+        # Silences, schedules, inhibition (alerts.muting); None mutes nothing.
+        self.muting = muting
 
     def process(self, batch: Sequence[KafkaMessage], dry_run: bool = False) -> Outcome:
         """Decode, evaluate, and (unless dry-run) apply cooldowns and lifecycle state.
@@ -168,23 +178,30 @@ class Pipeline:
         pending = self.observe(decoded, failures, now)
         requests = self.cooldown_requests(matches, failures)
         admitted = self.admit([m for m in matches if m.decoded not in failures], requests)
-        changes = self.stateful.apply([p for p in pending if p[0] not in failures], now)
-        # Matches of acknowledge: true rules open alerts (docs/alerts.md, "Hits").
-        hits = [
-            Hit(m.rule, m.context, m.decoded.source)
-            for m in admitted
-            if m.rule.acknowledge and m.decoded not in failures
-        ]
-        opened = open_hits(self.stateful.book, hits, now)
+        changes = self.stateful.apply(
+            [p for p in pending if p[0] not in failures], now, guard=self._guard(failures)
+        )
+        opened = self.open_hits(admitted, failures, now)
         matched_at = self._now()
-        built = self.notifications(admitted, failures, matched_at)
+        alone = self.group([m for m in admitted if m.decoded not in failures])
+        built = self.notifications(alone, failures, matched_at)
         built += self.stateful_notifications(changes, failures, matched_at)
+        muting = Muting(kept=built)
+        if self.muting is not None:
+            # The mute stage, between cooldown and enqueue (docs/design.md).
+            built = [n for n in built if n.source not in failures.sources]
+            muting = self.muting.apply(built, changes, self.clock())
         outcome = Outcome(events=len(decoded))
-        outcome.alert_events = self.alert_events(changes, failures) + opened
+        outcome.alert_events = muting.annotate(self.alert_events(changes, failures) + opened)
         outcome.triggered = [m.rule.id for m in admitted if m.decoded not in failures] + [
             c.rule.id for c in changes if c.transition.kind == TransitionKind.TRIGGER
         ]
-        return outcome, built
+        return outcome, muting.kept
+
+    @staticmethod
+    def _guard(failures: Failures) -> Callable[[Observed, str], AbstractContextManager[None]]:
+        """``failures.guard`` as the stateful stage calls it, with the events it was given."""
+        return lambda item, step: failures.guard(cast(Decoded, item), step)
 
     def _now(self) -> str:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat()
@@ -284,6 +301,13 @@ class Pipeline:
                 )
         return admitted
 
+    def group(self, matches: Sequence[Match]) -> list[Match]:
+        """The matches sent one by one; the rest are held in their groups (Redis)."""
+        if self.grouping is None:
+            return list(matches)
+        alone, _held = self.grouping.hold(matches)
+        return alone
+
     def notifications(
         self, matches: Sequence[Match], failures: Failures, matched_at: str
     ) -> list[Notification]:
@@ -295,7 +319,7 @@ class Pipeline:
         return built
 
     def stateful_notifications(
-        self, changes: Sequence[Change], failures: Failures, matched_at: str
+        self, changes: Sequence[AnyChange], failures: Failures, matched_at: str
     ) -> list[Notification]:
         built: list[Notification] = []
         for change in changes:
@@ -305,9 +329,27 @@ class Pipeline:
                 built.extend(self.stateful.notifications([change], matched_at))
         return built
 
+    def open_hits(
+        self, admitted: Sequence[Match], failures: Failures, now: float
+    ) -> list[tuple[AlertEvent, TransitionKind]]:
+        """Open an alert per admitted match of an acknowledge: true rule (docs/alerts.md,
+        "Hits"): each built under its event's guard, all opened in one round trip."""
+        openings: list[Opening] = []
+        opened: list[tuple[AlertEvent, TransitionKind]] = []
+        for match in admitted:
+            if not match.rule.acknowledge or match.decoded in failures:
+                continue
+            with failures.guard(match.decoded, f"opening the hit of rule {match.rule.id}"):
+                hit = Hit(match.rule, match.context, match.decoded.source)
+                opening, record = hit_opening(hit, now)
+                openings.append(opening)
+                opened.append((record, TransitionKind.MATCH))
+        self.stateful.book.open(openings)
+        return opened
+
     @staticmethod
     def alert_events(
-        changes: Sequence[Change], failures: Failures
+        changes: Sequence[AnyChange], failures: Failures
     ) -> list[tuple[AlertEvent, TransitionKind]]:
         """The alert record of each lifecycle change made (kept even if its event failed
         to build notifications: the change is already in Redis)."""

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from pathlib import Path
 
 import redis
 from confluent_kafka import Consumer, KafkaException, Producer
 
 from alerts.events_topic import AlertEventTopic
+from alerts.grouping import GroupStore, StormMeter
 from alerts.lifecycle import Lifecycle
+from alerts.muting.stage import MuteStage
 from alerts.stateful_stage import StatefulStage
 from alerts.store import AlertStore
 from contract.celery_app import make_app
@@ -26,11 +29,14 @@ from ingest.bridge import Bridge
 from ingest.cooldown import Cooldowns
 from ingest.decoding import Decoder, load_schema
 from ingest.dlq import DeadLetterTopic
+from ingest.group_flusher import GroupFlusher
+from ingest.grouping_stage import GroupingStage
 from ingest.limits import EventLimits
 from ingest.pipeline import Pipeline
 from ingest.reload import Reloader
 from rules.config import KlaxonConfig
 from rules.engine import RuleEngine
+from rules.model import Rule
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +118,28 @@ def build_pipeline(config: KlaxonConfig, settings: Settings, client: redis.Redis
     engine = RuleEngine(config.rules)
     decoders = build_decoders(config, settings, set(engine.topics))
     stateful = StatefulStage(engine.stateful, Lifecycle(client))
+    muting = MuteStage(client, {rule.id: rule for rule in config.rules}, config.inhibit)
     return Pipeline(
-        engine, decoders, Cooldowns(client), stateful, recipients=channel_recipients(config)
+        engine,
+        decoders,
+        Cooldowns(client),
+        stateful,
+        recipients=channel_recipients(config),
+        grouping=grouping_stage(config, client),
+        muting=muting,
     )
+
+
+def grouping_stage(config: KlaxonConfig, client: redis.Redis) -> GroupingStage | None:
+    """The grouping stage when a rule groups or watches for storms, else None."""
+    rules = {
+        rule.id: rule
+        for rule in config.rules
+        if isinstance(rule, Rule) and (rule.group is not None or rule.storm is not None)
+    }
+    if not rules:
+        return None
+    return GroupingStage(GroupStore(client), StormMeter(client), rules, time.time)
 
 
 def channel_recipients(config: KlaxonConfig) -> dict[str, tuple[str, ...]]:
@@ -144,7 +169,8 @@ def settle_heap() -> None:
 def reloader_for(bridge: Bridge, settings: Settings, watched: tuple[Path, ...] = ()) -> Reloader:
     """Reload rules into ``bridge`` on request; Redis state (cooldowns, lifecycle) stays.
 
-    ``watched``: the hotlist files the loaded config reads, polled with the rules file.
+    ``watched``: the hotlist and side files the loaded config reads, polled with the rules
+    file.
     """
     client = bridge.pipeline.cooldowns.client
 
@@ -193,6 +219,7 @@ def build_bridge(config: KlaxonConfig, settings: Settings, dry_run: bool = False
         channels=sorted(name for name, channel in config.channels.items() if channel.enabled),
         recorder=StatsRecorder(client, "bridge"),
         fault=settings.fault,
+        flusher=GroupFlusher(GroupStore(client), publisher),
     )
     bridge.subscribe(sorted(pipeline.engine.topics))
     settle_heap()

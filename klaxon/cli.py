@@ -6,7 +6,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -133,6 +133,8 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
                 err=True,
             )
             sys.exit(2)
+    if config.heartbeat is not None:
+        _start_heartbeat(config.heartbeat, worker, settings)
     reloader = reloader_for(worker, settings, config.watched_files)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reloader.request())
     reloader.start_watching()
@@ -146,6 +148,19 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
             f"{worker.stats.enqueued} notification(s) enqueued",
             err=True,
         )
+
+
+def _start_heartbeat(config: Any, bridge: Any, settings: Settings) -> None:
+    """Ping the heartbeat URL while the bridge owns partitions, Redis answers, lag is low."""
+    import redis
+
+    from contract.health import bridge_readiness
+    from contract.heartbeat import Heartbeat, all_healthy
+    from ingest.lag import lag_below
+
+    client = redis.Redis.from_url(settings.redis_url)
+    healthy = all_healthy(bridge_readiness(bridge, client), lag_below(config.max_lag))
+    Heartbeat(config, healthy).start()
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -190,34 +205,53 @@ def beat(ctx: click.Context, interval: float) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Run without a login, on purpose (FLOWER_BASIC_AUTH unset or blank).",
+)
 @click.pass_context
-def flower(ctx: click.Context) -> None:
-    """Start Flower on the Celery app, with basic auth from FLOWER_BASIC_AUTH."""
+def flower(ctx: click.Context, no_auth: bool) -> None:
+    """Start Flower on the Celery app, with basic auth from FLOWER_BASIC_AUTH (required)."""
     import os
 
+    from klaxon.flower_auth import BASIC_AUTH_ENV, FlowerAuthError, flower_auth
+
+    try:
+        auth = flower_auth(os.environ, ctx.args, no_auth=no_auth)
+    except FlowerAuthError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    # Flower reads FLOWER_BASIC_AUTH itself (a blank one as the credential ''), after this.
+    if auth.basic_auth is None:
+        os.environ.pop(BASIC_AUTH_ENV, None)
+    else:
+        os.environ[BASIC_AUTH_ENV] = auth.basic_auth
+    if no_auth:
+        click.echo("warning: Flower runs without a login (--no-auth)", err=True)
     from tasks import app
 
     # Before Flower's own set-up, which then keeps this redacting handler (tornado adds
     # one of its own only when root has none).
     logs.setup()
-    argv = ["flower"]
-    auth = os.environ.get("FLOWER_BASIC_AUTH")
-    if auth:
-        argv.append(f"--basic-auth={auth}")
-    app.start([*argv, *ctx.args])
+    app.start(["flower", *ctx.args])
 
 
 # Subcommand groups live in their own modules.
 from klaxon.alerts_cli import alerts  # noqa: E402
 from klaxon.dead_cli import dead  # noqa: E402
 from klaxon.devstack.command import dev  # noqa: E402
+from klaxon.notify_cli import notify  # noqa: E402
 from klaxon.produce_cli import produce  # noqa: E402
+from klaxon.silence_cli import silence  # noqa: E402
 from klaxon.status_cli import status  # noqa: E402
 from klaxon.watchlist_cli import watchlist  # noqa: E402
 
 main.add_command(alerts)
 main.add_command(dead)
 main.add_command(dev)
+main.add_command(notify)
 main.add_command(produce)
+main.add_command(silence)
 main.add_command(status)
 main.add_command(watchlist)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 import redis
 
+from alerts.muting.silences import SilenceStore
 from contract.settings import Settings
 from contract.stats import read_all
 from klaxon.tables import table, when
@@ -66,6 +67,7 @@ def collect(client: redis.Redis, now: float | None = None) -> dict[str, Any]:
         **workers,
         "dead_letters": DeadLetterStore(client).count(),
         "active_alerts": _count_members(client, ACTIVE_ALERTS_KEY),
+        "active_silences": sum(1 for s in SilenceStore(client).all() if s.active(now)),
         "queues": queue_depths(client, sorted(CHANNELS)),
     }
 
@@ -117,6 +119,7 @@ def render(report: dict[str, Any], now: float | None = None) -> str:
         f"failed attempts: {report['failed']}",
         f"dead letters:    {report['dead_letters']} kept ({report['dead']} dead-lettered in total)",
         f"active alerts:   {report['active_alerts']}",
+        f"silences:        {report['active_silences']} active",
         "",
         table(["queue", "depth"], sorted(report["queues"].items())),
     ]

@@ -217,3 +217,15 @@ def _at(event: yaml.Event) -> str:
     if mark is None:  # both parsers set it; the stubs allow None
         return "<file>"
     return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes repeated values out in full: the loader refuses anchors and aliases."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def dump_plain(data: object) -> str:
+    """``data`` as a rules file this loader accepts: YAML with no anchors or aliases."""
+    return yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)

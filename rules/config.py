@@ -27,15 +27,21 @@ from typing import Any, Literal, cast
 import yaml
 
 from contract.channels import CHANNELS
+from contract.heartbeat import HeartbeatConfig, load_heartbeat
 from contract.mapping import MappingReader
 from contract.problems import ConfigInvalid, ConfigProblem, ProblemSink
 from contract.retry_policy import RetryPolicy, parse_retry
+from contract.throttle import ChannelThrottle, parse_throttle
 from rules import bounded_yaml
 from rules.bounded_yaml import Refused, YamlLimits, too_large
 from rules.envsubst import Substitution, Unset, substitute_tree
+from rules.inhibit import InhibitRule, check_sources, load_inhibit
+from rules.kinds import AnyRule
 from rules.loader import ChannelDirectory, load_rules
 from rules.operators import show, unknown_choice
-from rules.stateful import AnyRule
+from rules.side_files import named_files
+from rules.stateful import StatefulRule
+from rules.time_intervals import TimeInterval, load_time_intervals
 from rules.watchlists.section import SECTION as WATCHLISTS
 from rules.watchlists.section import Watchlist, load_watchlists
 
@@ -63,6 +69,10 @@ class ChannelConfig:
     enabled: bool = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     settings: Any = None
+    # Provider rate limits its sends wait for (contract.throttle; tasks.throttle enforces).
+    throttle: ChannelThrottle = field(default_factory=ChannelThrottle)
+    # Where a notification dead-lettered here is sent once more (never further).
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,13 +97,21 @@ class KlaxonConfig:
     sources: dict[str, SourceConfig]
     # Warnings found while loading, for the caller to log.
     warnings: tuple[ConfigProblem, ...] = ()
+    # The bridge's dead-man's-switch ping (contract.heartbeat), when configured.
+    heartbeat: HeartbeatConfig | None = None
+    # Files the rules name beside this one (rules.side_files): a reload watches them too.
+    side_files: tuple[Path, ...] = ()
     # The ``watchlists:`` section: name -> hotlist (rules.watchlists).
     watchlists: Mapping[str, Watchlist] = field(default_factory=dict)
+    # The ``time_intervals:`` section (name -> schedule) and the ``inhibit:`` rules.
+    time_intervals: Mapping[str, TimeInterval] = field(default_factory=dict)
+    inhibit: tuple[InhibitRule, ...] = ()
 
     @property
     def watched_files(self) -> tuple[Path, ...]:
-        """The files a reload must notice besides this one: the hotlist CSVs."""
-        return tuple(w.file for w in self.watchlists.values() if w.file is not None)
+        """The files a reload must notice besides this one: hotlist CSVs, rules' side files."""
+        hotlists = tuple(w.file for w in self.watchlists.values() if w.file is not None)
+        return tuple(dict.fromkeys((*hotlists, *self.side_files)))
 
     def source(self, topic: str) -> SourceConfig:
         """The decoding settings of ``topic`` (``auto`` when it has none)."""
@@ -138,16 +156,20 @@ def check_config(
     channels = _load_channels(top.mapping("notifications"), sink, found.unset)
     sources = _load_sources(top.mapping("sources"), sink, path.parent)
     watchlists = load_watchlists(top.mapping(WATCHLISTS), sink, path.parent)
+    intervals = load_time_intervals(top.raw("time_intervals"), sink)
+    inhibit = load_inhibit(top.raw("inhibit"), sink)
     rules: tuple[AnyRule, ...] = ()
     if top.has("rules"):
         directory = ChannelDirectory(
             known={name: spec.has_recipients for name, spec in CHANNELS.items()},
             configured={name: channel.enabled for name, channel in channels.items()},
         )
-        rules = load_rules(top.raw("rules"), sink, directory, default_topic, watchlists)
+        rules = load_rules(top.raw("rules"), sink, directory, default_topic, watchlists, intervals)
     else:
         top.error("rules", "is required")
+    heartbeat = load_heartbeat(top)
     top.finish()
+    check_sources(inhibit, [(r.id, r.priority) for r in rules if isinstance(r, StatefulRule)], sink)
 
     for variable in found.unset:
         if not variable.path.startswith("notifications."):  # those were reported above
@@ -161,7 +183,11 @@ def check_config(
         channels=channels,
         sources=sources,
         warnings=tuple(sink.warnings),
+        heartbeat=heartbeat,
+        side_files=named_files(top.raw("rules"), path),
         watchlists=watchlists,
+        time_intervals=intervals,
+        inhibit=inhibit,
     )
     return config, sink.problems
 
@@ -272,6 +298,8 @@ def _load_channels(
         retry_data = reader.mapping("retry")
         if retry_data:
             retry = parse_retry(MappingReader(retry_data, reader.field_path("retry"), channel_sink))
+        throttle = parse_throttle(reader, "throttle", spec.default_throttle, spec.has_recipients)
+        fallback = reader.optional("fallback", str, "") or None
         parsed = spec.parse_settings(reader)
         reader.finish()
         for problem in channel_sink.problems:
@@ -283,8 +311,31 @@ def _load_channels(
                 # a value whose ${VAR} is unset is explained by the warning about the
                 # variable: the deployment, not the file, has to supply it.
                 sink.warn(problem.field, problem.message)
-        channels[name] = ChannelConfig(name=name, enabled=enabled, retry=retry, settings=parsed)
+        channels[name] = ChannelConfig(
+            name=name,
+            enabled=enabled,
+            retry=retry,
+            settings=parsed,
+            throttle=throttle,
+            fallback=fallback,
+        )
+    _check_fallbacks(channels, sink)
     return channels
+
+
+def _check_fallbacks(channels: Mapping[str, ChannelConfig], sink: ProblemSink) -> None:
+    """A fallback names another enabled channel; it is used once, so chains do not matter."""
+    for name, channel in channels.items():
+        target = channel.fallback
+        if target is None or not channel.enabled:
+            continue
+        where = f"notifications.{name}.fallback"
+        if target == name:
+            sink.error(where, "cannot be the channel itself")
+        elif target not in channels:
+            sink.error(where, unknown_choice("channel", target, sorted(channels)))
+        elif not channels[target].enabled:
+            sink.error(where, f'names channel "{target}", which is disabled')
 
 
 # -- sources ------------------------------------------------------------------------------

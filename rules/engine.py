@@ -18,10 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
+from rules.kinds import AnyRule
 from rules.model import Rule, all_of
 from rules.operators import Condition, Predicate
 from rules.paths import Getter
-from rules.stateful import AnyRule, StatefulRule
+from rules.stateful import StatefulRule
 
 _ORDER = attrgetter("index")
 

@@ -10,7 +10,10 @@ Three kinds come out, in config order:
   every match (with an optional ``rate_limit`` cooldown);
 - ``type: match`` with ``state_key``: a ``StatefulMatchRule``, an alert per state key value
   that triggers when the conditions match and resolves when they stop matching;
-- ``type: threshold``: a ``ThresholdRule`` on a device metric (see rules.stateful).
+- ``type: threshold``: a ``ThresholdRule`` on a device metric (see rules.stateful);
+- ``type: range``: a ``RangeRule``, a band or warning/critical levels (rules.range_loader);
+- ``type: rate_of_change``, ``moving_average``, ``anomaly``, ``forecast``: a ``TrendRule``
+  (rules.trend_loader).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import cast
 
 from contract.mapping import MappingReader
 from contract.problems import ProblemSink
+from rules.group_config import load_group, load_storm
+from rules.kinds import AnyRule
 from rules.model import (
     DEFAULT_DEDUP_KEY,
     DEFAULT_SUBJECT,
@@ -40,6 +45,8 @@ from rules.operators import (
     unknown_choice,
 )
 from rules.paths import PathError, compile_path
+from rules.range_loader import load_range
+from rules.side_files import read_ids, resolve
 from rules.stateful import (
     COMPARISONS,
     DEFAULT_THRESHOLD_STATE_KEY,
@@ -52,19 +59,21 @@ from rules.stateful import (
     THRESHOLD_MESSAGE,
     THRESHOLD_NO_DATA,
     THRESHOLD_RESOLVE,
-    AnyRule,
     StatefulMatchRule,
     ThresholdRule,
     parse_duration,
 )
 from rules.templates import Template, TemplateError, compile_template
+from rules.time_intervals import TimeInterval
+from rules.trend_loader import load_trend
+from rules.trends import TREND_TYPES
 from rules.watchlists.operator import OPERATOR as IN_WATCHLIST
 from rules.watchlists.operator import compile_in_watchlist
 from rules.watchlists.section import Watchlist
 
 # Rule ids end up in Redis keys, task ids and metric labels: keep them plain.
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-RULE_TYPES = ["match", "threshold"]
+RULE_TYPES = ["match", "threshold", "range", *TREND_TYPES]
 THRESHOLD_OPERATORS = [*COMPARISONS, *OPERATOR_WORDS]
 
 # Keys of stateful rules (threshold, or match with state_key) only.
@@ -74,12 +83,20 @@ _STATEFUL_KEYS = (
     "no_data_template",
     "for_seconds",
     "no_data_seconds",
+    "expected_devices",
+    "expected_devices_file",
     "timestamp_field",
 )
 # Keys of alerts someone acknowledges: stateful rules, or match rules with acknowledge: true.
 _FOLLOW_UP_KEYS = ("repeat", "repeat_interval", "escalation")
 # Keys of threshold rules only.
 _THRESHOLD_KEYS = ("metric", "operator", "threshold", "resolve_threshold", "device_id")
+# Keys of stateless match rules only: a stateful rule already sends one message per alert.
+_GROUP_KEYS = ("group", "group_template", "storm")
+_GROUP_MISPLACED = (
+    "only applies to match rules without state_key: a stateful rule already notifies once "
+    "per alert, not per match"
+)
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,7 @@ def load_rules(
     channels: ChannelDirectory,
     default_topic: str,
     watchlists: Mapping[str, Watchlist] | None = None,
+    time_intervals: Mapping[str, TimeInterval] | None = None,
 ) -> tuple[AnyRule, ...]:
     """Compile the ``rules:`` list; problems go to ``sink``.
 
@@ -120,6 +138,7 @@ def load_rules(
             default_topic=default_topic,
             seen=seen,
             watchlists=watchlists if watchlists is not None else {},
+            time_intervals=time_intervals if time_intervals is not None else {},
         ).load()
         if rule is not None:
             rules.append(rule)
@@ -149,6 +168,17 @@ class _Lifecycle:
     notify_on_resolve: bool
     for_seconds: float
     no_data_seconds: float
+    expected_devices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """The keys that mute a rule (alerts.muting), read the same way for every kind."""
+
+    active: tuple[TimeInterval, ...]
+    muted: tuple[TimeInterval, ...]
+    catch_up: bool
+    resolve_when_silenced: bool
 
 
 @dataclass(frozen=True)
@@ -171,8 +201,10 @@ class _RuleLoader:
         default_topic: str,
         seen: dict[str, int],
         watchlists: Mapping[str, Watchlist],
+        time_intervals: Mapping[str, TimeInterval],
     ) -> None:
         self.watchlists = watchlists
+        self.time_intervals = time_intervals
         self.data = data
         self.index = index
         self.where = f"rules[{index}]"
@@ -199,7 +231,8 @@ class _RuleLoader:
         priority = reader.optional("priority", str, "medium")
         if priority not in PRIORITIES:
             reader.error("priority", unknown_choice("priority", priority, list(PRIORITIES)))
-        default_source = DEFAULT_THRESHOLD_TOPIC if kind == "threshold" else self.default_topic
+        device_kinds = ("threshold", "range", *TREND_TYPES)
+        default_source = DEFAULT_THRESHOLD_TOPIC if kind in device_kinds else self.default_topic
         source = reader.optional("source", str, default_source)
         if not source:
             reader.error("source", "must not be empty")
@@ -221,13 +254,18 @@ class _RuleLoader:
             rule = None
         elif kind == "threshold":
             rule = self._threshold(reader, common)
+        elif kind == "range":
+            rule = load_range(self, reader, common)
+        elif kind in TREND_TYPES:
+            rule = load_trend(self, reader, common, kind)
         elif reader.has("state_key"):
             rule = self._stateful_match(reader, common)
         else:
             rule = self._match(reader, common)
-        stateful = kind == "threshold" or reader.has("state_key")
-        follow_ups = self._follow_ups(reader, stateful, enabled)
+        stateful = kind in device_kinds or reader.has("state_key")
+        follow_ups = self._follow_ups(reader, stateful, enabled, kind)
         recipients = self._recipients(reader, notified, channels)
+        schedule = self._schedule(reader, stateful=stateful)
         reader.finish()
 
         problems = self.sink.problems[first_problem:]
@@ -239,6 +277,10 @@ class _RuleLoader:
             acknowledge=follow_ups.acknowledge,
             repeat=follow_ups.repeat,
             escalation=follow_ups.escalation,
+            active_time_intervals=schedule.active,
+            mute_time_intervals=schedule.muted,
+            catch_up=schedule.catch_up,
+            resolve_when_silenced=schedule.resolve_when_silenced,
         )
 
     # -- the three kinds --------------------------------------------------------------
@@ -257,6 +299,8 @@ class _RuleLoader:
         message = self._template(reader, "message_template", None)
         subject = self._template(reader, "subject_template", DEFAULT_SUBJECT)
         rate_limit = self._rate_limit(reader)
+        group = load_group(reader, self.sink)
+        storm = load_storm(reader, self.sink, group)
         if message is None or subject is None:
             return None
         return Rule(
@@ -270,6 +314,8 @@ class _RuleLoader:
             message_template=message,
             subject_template=subject,
             rate_limit=rate_limit,
+            group=group,
+            storm=storm,
             index=common.index,
         )
 
@@ -279,6 +325,7 @@ class _RuleLoader:
         self._misplaced(
             reader, _THRESHOLD_KEYS, "only applies to threshold rules (type: threshold)"
         )
+        self._misplaced(reader, _GROUP_KEYS, _GROUP_MISPLACED)
         if reader.has("rate_limit"):
             reader.error(
                 "rate_limit",
@@ -309,11 +356,13 @@ class _RuleLoader:
             notify_on_resolve=life.notify_on_resolve,
             for_seconds=life.for_seconds,
             no_data_seconds=life.no_data_seconds,
+            expected_devices=life.expected_devices,
             index=common.index,
         )
 
     def _threshold(self, reader: MappingReader, common: _Common) -> ThresholdRule | None:
         """``type: threshold``: a metric of device readings against a threshold."""
+        self._misplaced(reader, _GROUP_KEYS, _GROUP_MISPLACED)
         devices = self._devices(reader)
         metric = reader.required("metric", str, "")
         if reader.has("metric") and isinstance(reader.raw("metric"), str) and not metric:
@@ -367,10 +416,41 @@ class _RuleLoader:
             notify_on_resolve=life.notify_on_resolve,
             for_seconds=life.for_seconds,
             no_data_seconds=life.no_data_seconds,
+            expected_devices=life.expected_devices,
             index=common.index,
         )
 
     # -- fields -------------------------------------------------------------------------
+
+    def _schedule(self, reader: MappingReader, stateful: bool) -> _Schedule:
+        """The muting fields: intervals by name, catch_up, resolve_when_silenced."""
+        active = self._intervals(reader, "active_time_intervals")
+        muted = self._intervals(reader, "mute_time_intervals")
+        catch_up = reader.optional("catch_up", bool, False)
+        if catch_up and not muted:
+            reader.error("catch_up", "needs mute_time_intervals: it summarises what they held back")
+        resolve_when_silenced = reader.optional("resolve_when_silenced", bool, False)
+        if reader.has("resolve_when_silenced") and not stateful:
+            reader.error(
+                "resolve_when_silenced",
+                "only applies to stateful rules: set state_key, or use type: threshold",
+            )
+        return _Schedule(active, muted, catch_up, resolve_when_silenced)
+
+    def _intervals(self, reader: MappingReader, key: str) -> tuple[TimeInterval, ...]:
+        names: list[object] = reader.optional(key, list, [])
+        found: list[TimeInterval] = []
+        for position, name in enumerate(names):
+            interval = self.time_intervals.get(name) if isinstance(name, str) else None
+            if interval is None:
+                reader.error(
+                    f"{key}[{position}]",
+                    unknown_choice("time interval", str(name), sorted(self.time_intervals))
+                    + " (define it under time_intervals)",
+                )
+                continue
+            found.append(interval)
+        return tuple(found)
 
     def _misplaced(self, reader: MappingReader, keys: tuple[str, ...], message: str) -> None:
         for key in keys:
@@ -470,6 +550,7 @@ class _RuleLoader:
         timestamp_field = self._path(reader, "timestamp_field", DEFAULT_TIMESTAMP_FIELD)
         for_seconds = self._duration(reader, "for_seconds")
         no_data_seconds = self._duration(reader, "no_data_seconds")
+        expected = self._expected_devices(reader, no_data_seconds)
         if reader.has("resolve_template") and resolve is not None and not notify_on_resolve:
             reader.warn(
                 "resolve_template",
@@ -489,10 +570,24 @@ class _RuleLoader:
             notify_on_resolve=notify_on_resolve,
             for_seconds=for_seconds,
             no_data_seconds=no_data_seconds,
+            expected_devices=expected,
         )
 
-    def _follow_ups(self, reader: MappingReader, stateful: bool, enabled: bool) -> _FollowUps:
+    def _follow_ups(
+        self, reader: MappingReader, stateful: bool, enabled: bool, kind: str
+    ) -> _FollowUps:
         """``acknowledge``, ``repeat`` (or ``repeat_interval``) and ``escalation``."""
+        if kind == "range":
+            # A range alert moves between levels in its own Lua, which reminds per level
+            # (``repeat_interval``, read by rules.range_loader); no ack record, no sweep.
+            for key in ("acknowledge", "repeat", "escalation"):
+                if reader.has(key):
+                    reader.error(
+                        key,
+                        "is not supported on range rules: each level reminds on its own "
+                        "repeat_interval",
+                    )
+            return _FollowUps(False, (), ())
         acknowledge = reader.optional("acknowledge", bool, stateful)
         if stateful and reader.has("acknowledge") and not acknowledge:
             reader.error("acknowledge", "a stateful rule's alerts can always be acknowledged")
@@ -561,6 +656,35 @@ class _RuleLoader:
             if after is not None and after > 0 and len(self.sink.problems) == first_problem:
                 steps.append(EscalationStep(after, channels, recipients))
         return tuple(steps)
+
+    def _expected_devices(self, reader: MappingReader, no_data_seconds: float) -> tuple[str, ...]:
+        """``expected_devices`` and ``expected_devices_file``: ids alerted even if never seen."""
+        raw = reader.raw("expected_devices")
+        path = resolve(reader, "expected_devices_file")
+        if path is not None:
+            listed = raw if isinstance(raw, list) else []
+            raw = [*listed, *(read_ids(reader, "expected_devices_file", path) or [])]
+        elif reader.has("expected_devices_file"):
+            return ()
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not raw:
+            reader.error("expected_devices", f"expected a non-empty list of ids, got {show(raw)}")
+            return ()
+        if no_data_seconds <= 0:
+            reader.error(
+                "expected_devices",
+                "needs no_data_seconds: how long a device may stay silent before its alert",
+            )
+        ids: list[str] = []
+        for position, given in enumerate(raw):
+            # Integer ids (Bella's Reef's devices.id) are compared as text, like the key.
+            item = str(given) if isinstance(given, int) and not isinstance(given, bool) else given
+            if not isinstance(item, str) or not item:
+                reader.error(f"expected_devices[{position}]", f"expected an id, got {show(given)}")
+            elif item not in ids:
+                ids.append(item)
+        return tuple(ids)
 
     def _duration(self, reader: MappingReader, key: str) -> float:
         """Seconds (a number, or "45s" / "30m" / "1h" / "2d"); 0 when absent or invalid."""

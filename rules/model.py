@@ -11,9 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rules.grouping import GroupSpec, StormSpec
 from rules.operators import Condition, Predicate
 from rules.paths import MISSING, Getter
 from rules.templates import Template, format_value
+from rules.time_intervals import TimeInterval
 
 Priority = Literal["high", "medium", "low"]
 PRIORITIES: tuple[Priority, ...] = ("high", "medium", "low")
@@ -74,6 +76,14 @@ class BaseRule:
     # Reminder gaps while the alert is open and unacknowledged; the last gap repeats.
     repeat: tuple[float, ...] = ()
     escalation: tuple[EscalationStep, ...] = ()
+    # Schedules (rules.time_intervals): armed only inside any active interval (when some
+    # are listed), muted inside any mute interval; catch_up sends one summary of what a
+    # mute interval held back when it ends (alerts.muting).
+    active_time_intervals: tuple[TimeInterval, ...] = ()
+    mute_time_intervals: tuple[TimeInterval, ...] = ()
+    catch_up: bool = False
+    # Send the resolve of an alert whose trigger was muted (silenced, muted, inhibited).
+    resolve_when_silenced: bool = False
 
     @property
     def template_values(self) -> dict[str, object]:
@@ -93,6 +103,9 @@ class Rule(BaseRule):
 
     conditions: tuple[Condition, ...]
     rate_limit: RateLimit | None = None
+    # One message per group and window instead of one per match (rules/grouping.py).
+    group: GroupSpec | None = None
+    storm: StormSpec | None = None
     # All conditions in one predicate, built from ``conditions``: the engine's hot path.
     matches: Predicate = field(init=False, repr=False, compare=False)
 

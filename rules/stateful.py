@@ -9,7 +9,8 @@ lifecycle (alerts.lifecycle) turns readings into trigger / resolve; reminders an
 escalation steps come from the sweep (alerts.followups).
 
 ``StatefulRule`` is what the lifecycle, the stateful stage and the no-data sweep work
-with; ``ThresholdRule`` and ``StatefulMatchRule`` are its two kinds.
+with; ``ThresholdRule`` and ``StatefulMatchRule`` are two of its kinds, ``RangeRule``
+(rules.range) and ``TrendRule`` (rules.trends) the others. rules.kinds names them all.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rules.model import BaseRule, Rule, all_of
+from rules.model import BaseRule, all_of
 from rules.operators import Condition, Predicate
 from rules.paths import MISSING, Getter, compile_path
 from rules.templates import Template
@@ -180,7 +181,7 @@ class Reading:
 class AlertTerms:
     """How a rule's alert describes itself: its kind and, for a threshold, what it measures."""
 
-    kind: Literal["threshold", "match"]
+    kind: Literal["threshold", "match", "range", "trend"]
     metric: str | None = None
     operator: str | None = None
     threshold: float | None = None
@@ -200,6 +201,8 @@ class StatefulRule(BaseRule, ABC):
     notify_on_resolve: bool = False
     for_seconds: float = 0.0
     no_data_seconds: float = 0.0  # 0: no no-data alerts
+    # Keys (devices) that get a no-data alert even when they never report at all.
+    expected_devices: tuple[str, ...] = ()
     _key: Getter = field(init=False, repr=False)
     _time: Getter = field(init=False, repr=False)
 
@@ -304,7 +307,3 @@ class StatefulMatchRule(StatefulRule):
             return None
         holds = self.matches(event)
         return Reading(key, holds, not holds, None, event_seconds(self._time(event)))
-
-
-# Every rule the loader produces: a closed set, so a check of one kind narrows to the rest.
-AnyRule = Rule | ThresholdRule | StatefulMatchRule

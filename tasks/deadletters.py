@@ -37,6 +37,9 @@ class DeadLetter:
     first_failure_at: float
     last_failure_at: float
     notification: dict[str, Any]
+    # The channel's fallback that was handed a copy, and the copy's id (tasks.fallback).
+    fallback_channel: str | None = None
+    fallback_id: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), default=str)

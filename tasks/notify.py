@@ -2,7 +2,8 @@
 
 A failed attempt is settled here by asking ``tasks.retry.decide`` and doing what it says:
 retry after a wait (Celery's ``Task.retry``: the worker reports RETRY and Flower shows it),
-wait for another worker's lease, or keep a dead letter and fail. A retry's message is
+wait for another worker's lease, wait for the send's turn under the channel's rate limit
+(tasks.throttle), or keep a dead letter and fail. A retry's message is
 parked in Redis's delayed set (``tasks.delayed``), never held by the worker, so waits do not
 bound the broker's visibility timeout. The sent-ledger around the send makes a duplicate
 task a no-op.
@@ -13,11 +14,14 @@ from __future__ import annotations
 import logging
 import time
 from enum import StrEnum
+from functools import cache
 from typing import Any, NoReturn
 
 from celery import Task
 from celery.signals import worker_init
 
+from alerts.muting.records import record_muted
+from alerts.muting.silences import SilenceMuter, SilenceStore
 from contract.notification import Notification
 from contract.queues import queue_for
 from tasks.app_instance import app, runtime
@@ -25,8 +29,19 @@ from tasks.channels import CHANNELS, DeliveryError, TransientError
 from tasks.deadletters import DeadLetter, DeadLetterStore
 from tasks.delayed import DelayedSet
 from tasks.delayed_producer import DelayingProducer
+from tasks.fallback import fallback_copy, remember_fallback
 from tasks.ledger import RedisLedger
-from tasks.retry import Decision, Failure, GiveUp, RetryIn, WaitForLease, decide, remember
+from tasks.retry import (
+    Decision,
+    Failure,
+    GiveUp,
+    RetryIn,
+    WaitForLease,
+    WaitForTurn,
+    decide,
+    remember,
+)
+from tasks.throttle import plan_send
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +51,7 @@ class Delivered(StrEnum):
 
     SENT = "sent"
     DUPLICATE = "duplicate"
+    SILENCED = "silenced"  # a silence added after the bridge enqueued it
 
 
 class LeaseBusy(Exception):
@@ -44,6 +60,17 @@ class LeaseBusy(Exception):
     def __init__(self, notification_id: str, seconds_left: float | None) -> None:
         super().__init__(f"{notification_id} is being sent by another worker")
         self.seconds_left = seconds_left
+
+
+class Throttled(Exception):
+    """The channel's rate limit booked this send's turn ``seconds`` from now."""
+
+    def __init__(self, notification_id: str, seconds: float) -> None:
+        super().__init__(f"{notification_id} waits {seconds:.2f}s for its turn (rate limit)")
+        self.seconds = seconds
+
+
+Waiting = LeaseBusy | Throttled
 
 
 class NotifyTask(Task):  # type: ignore[misc]
@@ -78,7 +105,7 @@ class NotifyTask(Task):  # type: ignore[misc]
                 args, kwargs, task_id, delaying, link, link_error, shadow, **options
             )
 
-    def settle(self, payload: dict[str, Any], exc: DeliveryError | LeaseBusy) -> NoReturn:
+    def settle(self, payload: dict[str, Any], exc: DeliveryError | Waiting) -> NoReturn:
         """Decide the fate of the failed attempt and carry it out."""
         config, _ = runtime.channel(self.channel_name)
         store = DeadLetterStore(runtime.redis)
@@ -86,6 +113,8 @@ class NotifyTask(Task):  # type: ignore[misc]
         decision: Decision
         if isinstance(exc, LeaseBusy):
             decision = decide(config.retry, Failure.LEASE_BUSY, 0, lease_left=exc.seconds_left)
+        elif isinstance(exc, Throttled):
+            decision = decide(config.retry, Failure.THROTTLED, 0, turn_in=exc.seconds)
         else:
             attempts, first = store.note_failure(self.request.id)
             failure = Failure.TRANSIENT if isinstance(exc, TransientError) else Failure.PERMANENT
@@ -110,6 +139,8 @@ class NotifyTask(Task):  # type: ignore[misc]
                 log.info(
                     "%s %s: %s; looking again in %.1fs", self.name, self.request.id, exc, seconds
                 )
+            case WaitForTurn(seconds=seconds):
+                log.info("%s %s: throttled: wait %.2fs", self.name, self.request.id, seconds)
         # Celery's own retry: publishes the same task id with retries + 1 (to the delayed
         # set, see apply_async) and the worker reports RETRY (task-retried for Flower).
         raise self.retry(exc=exc, countdown=seconds, throw=False)
@@ -122,11 +153,29 @@ class NotifyTask(Task):  # type: ignore[misc]
         first_failure_at: float,
         store: DeadLetterStore,
     ) -> None:
-        """Keep what could not be sent, with the recipients still owed."""
+        """Keep what could not be sent, with the recipients still owed; hand it to the fallback.
+
+        The fallback copy is published before the record is written: a crash between the
+        two dead-letters the task again, which publishes the same copy id (sent once).
+        """
         notification = Notification.from_dict(payload)
         task_id = self.request.id
         sent = RedisLedger(runtime.redis, task_id).sent_recipients()
         recipients = notification.recipients or _default_recipients(self.channel_name)
+        config, _ = runtime.channel(self.channel_name)
+        copy = fallback_copy(notification, config.fallback)
+        if copy is not None:
+            TASKS[copy.channel].apply_async(
+                args=[copy.to_dict()], task_id=copy.id, queue=queue_for(copy.channel)
+            )
+            remember_fallback(self.request, copy.channel)
+            log.warning(
+                "%s %s: sent once more through its fallback %s as %s",
+                self.name,
+                task_id,
+                copy.channel,
+                copy.id,
+            )
         store.add(
             DeadLetter(
                 id=task_id,
@@ -140,6 +189,8 @@ class NotifyTask(Task):  # type: ignore[misc]
                 first_failure_at=first_failure_at,
                 last_failure_at=time.time(),
                 notification=payload,
+                fallback_channel=None if copy is None else copy.channel,
+                fallback_id=None if copy is None else copy.id,
             )
         )
         log.error(
@@ -171,16 +222,36 @@ def _load_channels_at_start(**_: Any) -> None:
     runtime.preload()
 
 
+@cache
+def _silences() -> SilenceMuter:
+    # One per process (each prefork child its own), refreshed from Redis every second.
+    return SilenceMuter(SilenceStore(runtime.redis))
+
+
 def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
     notification = Notification.from_dict(payload)
     ledger = RedisLedger(runtime.redis, notification.id, runtime.settings.lease_seconds)
     if ledger.is_sent():
         log.info("%s %s was already sent; skipping the duplicate", task.name, notification.id)
         return Delivered.DUPLICATE
+    # The bridge asked the silences before it enqueued; one added since still stops this.
+    now = time.time()
+    silenced = _silences().mutes(notification, now)
+    if silenced is not None:
+        record_muted(runtime.redis, [(notification, silenced)], now)
+        log.info("%s %s not sent: %s", task.name, notification.id, silenced.reason)
+        return Delivered.SILENCED
     if not ledger.acquire_lease():
         raise LeaseBusy(notification.id, ledger.lease_left())
     try:
-        _, channel = runtime.channel(notification.channel)
+        config, channel = runtime.channel(notification.channel)
+        spec = CHANNELS[notification.channel].settings
+        throttled = config.throttle.active and spec.has_recipients
+        sent = ledger.sent_recipients() if throttled else set()
+        buckets = plan_send(spec, config.throttle, config.settings, notification, sent)
+        wait = runtime.gate.turn(notification.id, buckets)
+        if wait > 0:
+            raise Throttled(notification.id, wait)
         channel.send(notification, ledger)
         ledger.mark_done()
     finally:
@@ -192,7 +263,7 @@ def _register(channel: str) -> NotifyTask:
     def run(self: NotifyTask, payload: dict[str, Any]) -> str:
         try:
             return str(deliver(self, payload))
-        except (DeliveryError, LeaseBusy) as exc:
+        except (DeliveryError, LeaseBusy, Throttled) as exc:
             self.settle(payload, exc)
 
     run.__name__ = f"notify_{channel}"

@@ -6,6 +6,8 @@ Retry-After, and answers one of:
 
 - ``RetryIn(seconds)``: a failed attempt; try again after that wait;
 - ``WaitForLease(seconds)``: not a failed attempt; look again when the lease may be free;
+- ``WaitForTurn(seconds)``: not a failed attempt either; the channel's rate limit
+  (tasks.throttle) booked this send's turn that far ahead, and it goes then;
 - ``GiveUp(why)``: keep the notification as a dead letter.
 
 The Celery task (``tasks.notify``) asks and does what the answer says; the worker metrics
@@ -33,6 +35,7 @@ class Failure(StrEnum):
     TRANSIENT = "transient"
     PERMANENT = "permanent"
     LEASE_BUSY = "lease_busy"
+    THROTTLED = "throttled"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,13 @@ class WaitForLease:
 
 
 @dataclass(frozen=True)
+class WaitForTurn:
+    """Throttled: the send's turn under the channel's rate limit is ``seconds`` away."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
 class GiveUp:
     """Dead-letter the notification after ``attempt`` failed attempts."""
 
@@ -58,7 +68,7 @@ class GiveUp:
     why: str
 
 
-Decision = RetryIn | WaitForLease | GiveUp
+Decision = RetryIn | WaitForLease | WaitForTurn | GiveUp
 
 
 def decide(
@@ -67,13 +77,19 @@ def decide(
     failed_before: int,
     retry_after: float | None = None,
     lease_left: float | None = None,
+    turn_in: float | None = None,
     uniform: Uniform = random.uniform,
 ) -> Decision:
     """What to do after an attempt that failed with ``failure``.
 
     ``failed_before`` counts the failed attempts before this one; ``retry_after`` is the
-    receiver's Retry-After in seconds; ``lease_left`` the seconds until a busy lease expires.
+    receiver's Retry-After in seconds; ``lease_left`` the seconds until a busy lease expires;
+    ``turn_in`` the seconds until a throttled send's booked turn.
     """
+    if failure is Failure.THROTTLED:
+        # However long the queue, the send keeps its booked turn: never dropped, never
+        # counted as a failure, never shortened (the booking is what keeps the rate).
+        return WaitForTurn(max(turn_in or 0.0, 0.0))
     if failure is Failure.LEASE_BUSY:
         wait = LEASE_WAIT_MAX_SECONDS if lease_left is None else lease_left
         return WaitForLease(min(max(wait, LEASE_WAIT_MIN_SECONDS), LEASE_WAIT_MAX_SECONDS))
@@ -96,4 +112,4 @@ def remember(request: Any, decision: Decision) -> None:
 
 def decision_of(request: Any) -> Decision | None:
     found = getattr(request, _REQUEST_ATTRIBUTE, None)
-    return found if isinstance(found, RetryIn | WaitForLease | GiveUp) else None
+    return found if isinstance(found, RetryIn | WaitForLease | WaitForTurn | GiveUp) else None

@@ -19,6 +19,7 @@ from contract.redaction import SECRETS
 from contract.settings import Settings
 from rules.config import ChannelConfig, load_config
 from tasks.channels import CHANNELS, Channel
+from tasks.throttle import RateGate
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,11 @@ class WorkerRuntime:
     @cached_property
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.settings.redis_url)
+
+    @cached_property
+    def gate(self) -> RateGate:
+        """The channels' rate limits, shared with every other worker through Redis."""
+        return RateGate(self.redis)
 
     def _load(self) -> _Loaded:
         loaded = self._loaded

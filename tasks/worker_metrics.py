@@ -9,7 +9,13 @@ Only ``notify.*`` tasks are counted:
   from the task's decision (``tasks.retry.decision_of``), never worked out again here: a
   wait for another worker's lease is not a failed attempt;
 - ``alert_engine_notification_send_time_seconds{channel}``: each attempt, prerun to postrun;
-- ``klaxon_dead_letters_total{channel}``: notifications that ended as dead letters.
+- ``klaxon_dead_letters_total{channel}``: notifications that ended as dead letters;
+- ``klaxon_notifications_muted_total{rule_id,status="silenced"}``: tasks a silence stopped
+  after the bridge enqueued them (``Delivered.SILENCED``).
+- ``klaxon_rate_limit_wait_seconds{channel}``: each wait of a send for its turn under the
+  channel's rate limit (``WaitForTurn``; not a failed attempt);
+- ``klaxon_fallbacks_total{channel,fallback}``: dead letters sent once more through the
+  channel's fallback (counted by ``tasks.fallback``).
 
 The same totals go to Redis (``klaxon:stats:workers``) for ``klaxon status``.
 
@@ -58,8 +64,9 @@ from contract.settings import Settings
 from contract.stats import count_worker
 from tasks.app_instance import runtime
 from tasks.channels.errors import DeliveryError
+from tasks.fallback import fallback_sent
 from tasks.notify import Delivered
-from tasks.retry import GiveUp, RetryIn, decision_of
+from tasks.retry import GiveUp, RetryIn, WaitForTurn, decision_of
 
 if TYPE_CHECKING:  # names only: importing prometheus-client here is too early (see above)
     from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -71,6 +78,7 @@ PORT_ENV = "WORKER_METRICS_PORT"
 DEFAULT_PORT = 8004
 TASK_PREFIX = "notify."
 SEND_TIME_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+WAIT_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 
 
 def prepare_multiproc_dir(
@@ -133,6 +141,9 @@ class WorkerMetrics:
     failed: Counter
     send_time: Histogram
     dead: Counter
+    muted: Counter
+    throttle_wait: Histogram
+    fallbacks: Counter
 
 
 _lock = threading.Lock()
@@ -180,6 +191,25 @@ def worker_metrics() -> WorkerMetrics:
                     "klaxon_dead_letters_total",
                     "Notifications that ended as dead letters",
                     ["channel"],
+                    registry=registry,
+                ),
+                muted=Counter(
+                    "klaxon_notifications_muted_total",
+                    "Notifications a silence stopped in the worker, after the bridge enqueued them",
+                    ["rule_id", "status"],
+                    registry=registry,
+                ),
+                throttle_wait=Histogram(
+                    "klaxon_rate_limit_wait_seconds",
+                    "Waits of sends for their turn under a channel's rate limit (throttle)",
+                    ["channel"],
+                    buckets=WAIT_BUCKETS,
+                    registry=registry,
+                ),
+                fallbacks=Counter(
+                    "klaxon_fallbacks_total",
+                    "Dead-lettered notifications sent once more through the fallback channel",
+                    ["channel", "fallback"],
                     registry=registry,
                 ),
             )
@@ -238,6 +268,13 @@ def _on_postrun(task_id: str = "", task: object = None, **_: object) -> None:
 
 def _on_success(sender: object = None, result: object = None, **_: object) -> None:
     channel = _channel(sender)
+    if channel is not None and result == Delivered.SILENCED:
+        try:
+            rule_id = _rule_id(getattr(sender, "request", None))
+            worker_metrics().muted.labels(rule_id, "silenced").inc()
+        except Exception as exc:  # noqa: BLE001 - metrics never break a task
+            log.debug("silenced notification not counted: %r", exc)
+        return
     if channel is None or result != Delivered.SENT:
         return
     try:
@@ -251,7 +288,14 @@ def _on_retry(
     sender: object = None, request: object = None, reason: object = None, **_: object
 ) -> None:
     channel = _channel(sender)
-    if channel is None or not isinstance(decision_of(request), RetryIn):
+    decision = decision_of(request)
+    if channel is not None and isinstance(decision, WaitForTurn):
+        try:
+            worker_metrics().throttle_wait.labels(channel).observe(decision.seconds)
+        except Exception as error:  # noqa: BLE001 - metrics never break a task
+            log.debug("rate-limit wait not observed: %r", error)
+        return  # a wait for its turn is not a failed attempt
+    if channel is None or not isinstance(decision, RetryIn):
         return  # a wait for another worker's lease is not a failed attempt
     try:
         _failed(channel, getattr(reason, "exc", reason), dead=False)
@@ -265,8 +309,12 @@ def _on_failure(sender: object = None, exception: BaseException | None = None, *
         return
     try:
         # The task's decision says whether it dead-lettered; without one it failed unexpectedly.
-        dead = isinstance(decision_of(getattr(sender, "request", None)), GiveUp)
+        request = getattr(sender, "request", None)
+        dead = isinstance(decision_of(request), GiveUp)
         _failed(channel, exception, dead=dead)
+        fallback = fallback_sent(request) if dead else None
+        if fallback is not None:
+            worker_metrics().fallbacks.labels(channel, fallback).inc()
     except Exception as error:  # noqa: BLE001 - metrics never break a task
         log.debug("failure not counted: %r", error)
 

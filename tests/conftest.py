@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 import redis
-import yaml
 
-from tests.support import processes, servers
+from tests.support import processes, servers, yamlfile
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import create_topics
 from tests.support.processes import ManagedProcess
@@ -68,7 +67,7 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 
     def write(notifications: dict[str, Any], rules: list[dict[str, Any]], **extra: Any) -> Path:
         path = tmp_path / f"rules-{uuid.uuid4().hex[:6]}.yaml"
-        path.write_text(yaml.safe_dump({"notifications": notifications, "rules": rules, **extra}))
+        path.write_text(yamlfile.dump({"notifications": notifications, "rules": rules, **extra}))
         return path
 
     return write

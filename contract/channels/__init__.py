@@ -6,11 +6,14 @@ need only this half, so they never load smtplib, requests or twilio.
 
 from __future__ import annotations
 
-from contract.channels import email, slack, sms, webhook
+from contract.channels import apprise, email, ntfy, pushover, slack, sms, webhook
 from contract.channels.spec import SettingsSpec
 
 CHANNELS: dict[str, SettingsSpec] = {
+    "apprise": apprise.SPEC,
     "email": email.SPEC,
+    "ntfy": ntfy.SPEC,
+    "pushover": pushover.SPEC,
     "slack": slack.SPEC,
     "sms": sms.SPEC,
     "webhook": webhook.SPEC,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from contract.channels.masking import masked_url
 from contract.channels.spec import SettingsSpec
 from contract.mapping import MappingReader
+from contract.throttle import Throttle
 
 
 @dataclass(frozen=True)
@@ -39,4 +40,11 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-SPEC = SettingsSpec(name="slack", parse_settings=parse_settings, variants={"slack": slack_escape})
+SPEC = SettingsSpec(
+    name="slack",
+    parse_settings=parse_settings,
+    variants={"slack": slack_escape},
+    # Slack accepts about one message a second per incoming webhook.
+    default_throttle=Throttle(per_second=1.0, burst=1),
+    throttle_scope=lambda settings: settings.webhook_url,
+)

@@ -7,11 +7,33 @@ from dataclasses import dataclass, field
 
 from contract.channels.spec import SettingsSpec
 from contract.mapping import MappingReader
+from contract.throttle import Throttle
 
 MAX_BODY = 1600
 
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+# The GSM 03.38 basic alphabet and its extension (each extension character takes two
+# septets). A body outside it is sent as UCS-2.
+_GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+def segments(body: str) -> int:
+    """How many SMS segments a body takes: 160 GSM-7 septets (153 when split) or 70 UCS-2
+    characters (67 when split). Twilio's long codes send about one segment a second."""
+    if all(c in _GSM_BASIC or c in _GSM_EXTENDED for c in body):
+        length = sum(2 if c in _GSM_EXTENDED else 1 for c in body)
+        single, part = 160, 153
+    else:
+        # UTF-16 code units: a character outside the BMP (an emoji) takes two.
+        length = len(body.encode("utf-16-le")) // 2
+        single, part = 70, 67
+    return 1 if length <= single else -(-length // part)
 
 
 @dataclass(frozen=True)
@@ -54,5 +76,11 @@ def parse_settings(reader: MappingReader) -> SmsSettings:
 
 
 SPEC = SettingsSpec(
-    name="sms", parse_settings=parse_settings, recipients=lambda settings: settings.to_numbers
+    name="sms",
+    parse_settings=parse_settings,
+    recipients=lambda settings: settings.to_numbers,
+    # A Twilio US long code sends about one segment a second; Twilio queues the rest.
+    default_throttle=Throttle(per_second=1.0, burst=1),
+    throttle_scope=lambda settings: settings.from_number or settings.messaging_service_sid,
+    units=lambda message: segments(message[:MAX_BODY]),
 )

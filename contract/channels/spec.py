@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract.mapping import MappingReader
+from contract.throttle import Throttle
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,14 @@ class SettingsSpec:
     # The configured recipients of a multi-recipient channel (email addresses, phone
     # numbers), read from its settings; a rule may address others instead.
     recipients: Callable[[Any], Sequence[str]] | None = None
+    # The provider's own rate limit, used when the channel sets no ``throttle``, and what
+    # it is counted per (a webhook URL, a sender number): sends that share the scope share
+    # one limit. None: the channel's name is the scope.
+    default_throttle: Throttle | None = None
+    throttle_scope: Callable[[Any], str] | None = None
+    # How many units of the provider's rate one message to one recipient costs (SMS
+    # segments); None: one.
+    units: Callable[[str], int] | None = None
 
     @property
     def has_recipients(self) -> bool:

@@ -1,7 +1,9 @@
 """The demo stream: plates from several cameras and aquarium readings, at a gentle rate.
 
 Plates arrive about twice a second; the first few are scripted so that a watchlist hit and a
-stolen-pattern plate come within seconds, then hits are drawn at random. Every second each
+burst of stolen-pattern plates (``STOLEN_BURST`` of them, from every camera, which
+config/dev.yaml groups into one Slack message per camera) come within seconds, then hits
+are drawn at random. Every second each
 tank probe reports; the display tank overheats and the frag tank's pH drops within the first
 15 seconds of every 40, and both recover (see ``events.PROBES``).
 """
@@ -25,6 +27,10 @@ from klaxon.devstack.events import (
 from klaxon.devstack.publish import EventPublisher
 
 log = logging.getLogger(__name__)
+
+# Stolen-pattern plates sent at once as the third plate: a burst for the grouped rule.
+STOLEN_BURST = 12
+STOLEN_BURST_AT = 3
 
 
 class Demo:
@@ -66,10 +72,10 @@ class Demo:
         self._thread.join(timeout)
 
     def scripted_plate(self, generator: PlateGenerator, index: int) -> str | None:
-        """The first plates: a watchlist hit, a stolen-pattern plate, another hit."""
+        """The first plates: a watchlist hit, the first of a stolen-pattern burst, another hit."""
         script: dict[int, Callable[[], str]] = {
             1: lambda: self.watchlist[0] if self.watchlist else generator.random_plate(),
-            3: generator.stolen_plate,
+            STOLEN_BURST_AT: generator.stolen_plate,
             5: lambda: self.watchlist[-1] if self.watchlist else generator.random_plate(),
         }
         make = script.get(index)
@@ -109,6 +115,10 @@ class Demo:
                     plate = self.scripted_plate(plates, self.plates_sent)
                     event = plates.event(plate)
                     self._send(publisher, encoders, PLATE_TOPIC, event, event["camera_id"])
+                    if self.plates_sent == STOLEN_BURST_AT:
+                        for _ in range(STOLEN_BURST - 1):
+                            extra = plates.event(plates.stolen_plate())
+                            self._send(publisher, encoders, PLATE_TOPIC, extra, extra["camera_id"])
                     self.plates_sent += 1
                     # Irregular arrivals around the mean rate, as traffic is.
                     next_plate += self.rng.expovariate(self.plates_per_second)

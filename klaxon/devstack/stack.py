@@ -198,6 +198,8 @@ class DevStack:
             "  Workers         one worker on every channel queue (threads, 8); beat; the bridge",
             f"processes: {pids}",
             f"inbox page: {ends.url('inbox')}",
+            f"quiet one:  REDIS_URL={ends.redis.url} klaxon silence add "
+            "--match rule_id=tank_temperature_high --for 10m   (docs/alerts.md, Muting)",
         ]
         if self.config.dropped:
             lines.append(

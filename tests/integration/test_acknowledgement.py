@@ -35,6 +35,11 @@ def twilio() -> Iterator[TwilioServer]:
     server.close()
 
 
+def own_alert_events(topic: str) -> dict[str, str]:
+    """An alert-events topic of this test's own: the default one belongs to test_thresholds."""
+    return {"KLAXON_ALERT_EVENTS_TOPIC": f"{topic}.alert-events"}
+
+
 def tank_config(
     write_config: Callable[..., Path],
     sink: HttpSink,
@@ -116,7 +121,7 @@ def test_an_unacknowledged_alert_is_reminded_until_klaxon_alerts_ack(
     """repeat [2s, 3s]: reminders at 2 s and 5 s; after `klaxon alerts ack` no more come."""
     config = tank_config(write_config, sink, topic, repeat=["2s", "3s"])
     worker = stack.worker(config, queues="notify.webhook,klaxon.sweep")
-    stack.bridge(config)
+    stack.bridge(config, **own_alert_events(topic))
     stack.process(
         config, "beat", "--interval", "1", "--schedule", str(stack.log_dir / "beat-schedule")
     )
@@ -174,10 +179,11 @@ def test_escalation_texts_the_on_call_once_across_a_killed_bridge_and_a_killed_s
         escalation=[{"after": "2s", "notify": ["sms"], "recipients": {"sms": [ON_CALL]}}],
     )
     stack.worker(config, queues="notify.webhook,notify.sms")  # it stays up
-    crashing = stack.bridge(config, KLAXON_FAULT="crash_before_commit")
+    crashing = stack.bridge(config, KLAXON_FAULT="crash_before_commit", **own_alert_events(topic))
     ReadingProducer(kafka, topic).send(reading("tank-1", "temperature", 90.0, 0))
     assert crashing.wait(60) == -signal.SIGKILL
-    stack.bridge(config)  # replays the reading: the alert opens once, its step is due once
+    # Replays the reading: the alert opens once, its step is due once.
+    stack.bridge(config, **own_alert_events(topic))
 
     sweeper = stack.worker(config, queues="klaxon.sweep", KLAXON_FAULT="sweep_before_advance")
     stack.process(

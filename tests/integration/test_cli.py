@@ -62,10 +62,10 @@ def test_bridge_refuses_a_broken_config_before_touching_kafka() -> None:
         for problem in (
             'rule "r1": rules[0].priority: unknown priority "hgh" (did you mean "high"?)',
             'rule "r1": rules[0].notify[1]: unknown channel "teams" '
-            "(known: email, slack, sms, webhook)",
+            "(known: apprise, email, ntfy, pushover, slack, sms, webhook)",
             'rule "r1": rules[0].conditions[0].value: must list at least one value',
-            'rule "r1": rules[0].conditions[1].value: invalid regex "cam-(": '
-            "missing ), unterminated subpattern at position 4",
+            'rule "r1": rules[0].conditions[1].value: invalid regex "cam-(": missing ): cam-( '
+            "(RE2 syntax: no backreferences or lookaround; see docs/rules.md)",
             "rules[1].id: is required",
             'rules[1].conditions[0].value: expected a number, got "fast"',
             'rules[1].message_template: invalid placeholder "{speed:>3}" (a placeholder is a '

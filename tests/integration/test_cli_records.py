@@ -118,6 +118,8 @@ def test_dead_show_and_purge_a_letter_left_by_a_refused_delivery(
         "reason": "client_error",
         "attempts": 1,
         "notification": sent,
+        "fallback_channel": None,  # the webhook channel has no fallback
+        "fallback_id": None,
     }
     missing = cli("dead", "show", "no-such-letter")
     assert (missing.exit_code, missing.stderr) == (1, "no dead letter no-such-letter\n")

@@ -20,11 +20,15 @@ from typing import Any
 
 import fastavro
 import pytest
+import redis
 from click.testing import CliRunner
 
+from alerts.outbox import read_outbox
+from klaxon.devstack.demo import STOLEN_BURST
 from klaxon.devstack.devconfig import write_dev_config
 from klaxon.devstack.inbox import Inbox, InboxServers
 from klaxon.devstack.ports import free_port
+from klaxon.devstack.stack import CHANNELS as DEV_CHANNELS
 from klaxon.devstack.supervisor import INFRA, Supervisor
 from klaxon.produce_cli import produce
 from rules.config import load_config
@@ -34,6 +38,7 @@ from tests.support.ledger import MemoryLedger, sample_notification
 from tests.support.processes import ROOT
 from tests.support.wait import wait_until
 
+GROUPED = re.compile(r"(\d+) possible stolen vehicle\(s\) \(partial plate 7GX\) at (\S+):")
 DEMO_SECONDS = 16  # the display tank overheats and recovers within the first 15 s
 
 
@@ -150,11 +155,24 @@ def test_dev_demo_delivers_every_channel_and_a_resolve(start_dev: Any) -> None:
         page = response.read().decode()
     assert "Klaxon dev inbox" in page and received[0]["channel"] in page
 
+    # The demo's burst of stolen-pattern plates: one grouped Slack message per camera.
+    def grouped() -> list[tuple[int, str]]:
+        found = []
+        for item in get_json(f"{inbox_url}api/inbox"):
+            hit = GROUPED.match(item["message"]) if item["channel"] == "slack" else None
+            if hit:
+                found.append((int(hit.group(1)), hit.group(2)))
+        return found if sum(n for n, _ in found) >= STOLEN_BURST else []
+
+    groups = wait_until(grouped, 60, 0.5, "grouped stolen-pattern Slack messages")
+    cameras = [camera for _, camera in groups]
+    assert len(cameras) == len(set(cameras)) > 1, groups
+
     code = run.process.wait(90)
     assert code == 0, run.output
     summary = run.value("received:")
     counts = dict(re.findall(r"(\w+) (\d+)", summary))
-    assert all(int(counts[name]) > 0 for name in CHANNELS), summary
+    assert all(int(counts[name]) > 0 for name in DEV_CHANNELS), summary
     assert int(counts["resolve"]) > 0, summary
     assert_nothing_left(run, pids)
 
@@ -201,7 +219,7 @@ def test_inbox_receives_every_channel_configured_by_dev_yaml(
     dev_config = write_dev_config(tmp_path, servers.smtp.port, env)
     config = load_config(dev_config.path, env)
     inbox.rule_names = dev_config.rule_names
-    for name in CHANNELS:
+    for name in DEV_CHANNELS:
         channel = CHANNELS[name].build(config.channels[name].settings)
         notification = sample_notification(
             name, message=f"Plate ABC123 via {name}\nmore", variants={}
@@ -211,14 +229,14 @@ def test_inbox_receives_every_channel_configured_by_dev_yaml(
         channel.send(notification, MemoryLedger())
     deliveries = wait_until(lambda: len(inbox.deliveries()) == 4 and inbox.deliveries(), 5)
     by_channel = {d.channel: d for d in deliveries}
-    assert set(by_channel) == set(CHANNELS)
+    assert set(by_channel) == set(DEV_CHANNELS)
     assert by_channel["email"].recipient == "security@dev.example.com"
     assert by_channel["sms"].recipient == "+15550100001"
     assert by_channel["slack"].rule == "watchlist_plate"
     assert all(d.summary == f"Plate ABC123 via {d.channel}" for d in deliveries)
     assert inbox.transitions() == {"resolve": 1}
     listed = get_json(f"{servers.url}/api/inbox")
-    assert {item["channel"] for item in listed} == set(CHANNELS)
+    assert {item["channel"] for item in listed} == set(DEV_CHANNELS)
 
 
 def test_inbox_twilio_api_refuses_wrong_credentials(
@@ -270,3 +288,31 @@ def test_produce_publishes_count_events(kafka: str) -> None:
     messages = read_all(kafka, topic, 12)
     values = [fastavro.schemaless_reader(io.BytesIO(m.value()), schema, schema) for m in messages]
     assert {v["device_id"] for v in values} == {"display-tank", "frag-tank"}
+
+
+def test_klaxon_silence_add_stops_a_demo_alert(start_dev: Any) -> None:
+    """With only ``klaxon dev`` running, the banner's silence command stops demo alerts."""
+    run = start_dev("--demo-seconds", "60")
+    command = run.value("quiet one:").split("   (")[0]
+    redis_url = command.split()[0].removeprefix("REDIS_URL=")
+    done = subprocess.run(
+        [sys.executable, "-m", "klaxon", "silence", "add", "--match", "rule_id=~.*", "--for", "5m"],
+        cwd=ROOT,
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    client = redis.Redis.from_url(redis_url)
+
+    def silenced() -> list[dict[str, Any]]:
+        return [r for r in read_outbox(client) if r.get("status") == "silenced"]
+
+    # The tanks overheat within the first 15 s of every 40: a trigger comes within the demo.
+    (first, *_) = wait_until(silenced, 60, 0.5, lambda: f"a silenced alert in:\n{run.output}")
+    assert first["ref"] == done.stdout.strip()
+    assert first["rule_id"] in {"watchlist_plate", "stolen_vehicle", "tank_temperature_high",
+                                "tank_ph_low"}  # fmt: skip
+    client.close()

@@ -18,7 +18,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Stack
-from tests.support import servers
+from tests.support import servers, yamlfile
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PlateProducer, committed, plate_event
 from tests.support.queues import drained
@@ -119,7 +119,7 @@ def test_an_invalid_rules_file_keeps_the_old_rules_and_a_valid_one_replaces_them
 
     good = yaml.safe_load(config.read_text())
     broken = {**good, "rules": [{**good["rules"][0], "cooldown_second": 5}]}
-    config.write_text(yaml.safe_dump(broken))
+    config.write_text(yamlfile.dump(broken))
     bridge.wait_for_log("reload refused, keeping the last good rules", timeout=20)
     assert "rules[0].cooldown_second: unknown key" in bridge.log()
     producer.send(plate_event("OLD001"))
@@ -127,7 +127,7 @@ def test_an_invalid_rules_file_keeps_the_old_rules_and_a_valid_one_replaces_them
     assert bridge.alive
 
     new = {**good, "rules": [prefix_rule(topic, "new", "NEW")]}
-    config.write_text(yaml.safe_dump(new))
+    config.write_text(yamlfile.dump(new))
     bridge.wait_for_log("rules reloaded from", timeout=20)
     producer.send(plate_event("OLD002"), plate_event("NEW001"))
     sink.wait_for(1, "/hook", where=lambda r: r.json()["message"] == "NEW001")
@@ -157,7 +157,7 @@ def test_sighup_reloads_the_rules(
     assert bridge.log().count("rules reloaded from") == 1
 
     good = yaml.safe_load(config.read_text())
-    config.write_text(yaml.safe_dump({**good, "rules": [prefix_rule(topic, "new", "NEW")]}))
+    config.write_text(yamlfile.dump({**good, "rules": [prefix_rule(topic, "new", "NEW")]}))
     bridge.signal(signal.SIGHUP)
     wait_until(
         lambda: bridge.log().count("rules reloaded from") >= 2,

@@ -61,8 +61,10 @@ def parse_channel_settings(
     """Read ``notifications.<name>`` as the config loader does: (settings, problems)."""
     sink = ProblemSink("alert_rules.yaml")
     reader = MappingReader(config, f"notifications.{spec.name}", sink)
-    reader.raw("enabled")  # the loader reads these two keys itself
+    reader.raw("enabled")  # the loader reads these keys itself
     reader.raw("retry")
+    reader.raw("throttle")
+    reader.raw("fallback")
     settings = spec.parse_settings(reader)
     reader.finish()
     return settings, sink.problems

@@ -21,8 +21,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class ManagedProcess:
-    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str],
+        log_dir: Path,
+        cwd: Path = ROOT,
+    ) -> None:
         self.name = name
+        self.cwd = cwd
         self.argv = argv
         inherited = {k: v for k, v in os.environ.items() if k != "KLAXON_FAULT"}
         self.env = {**inherited, "PYTHONUNBUFFERED": "1", **env}
@@ -33,7 +41,7 @@ class ManagedProcess:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             self.argv,
-            cwd=ROOT,
+            cwd=self.cwd,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -7,8 +7,8 @@ from typing import Any
 import yaml
 
 from contract.problems import ProblemSink
+from rules.kinds import AnyRule
 from rules.loader import ChannelDirectory, load_rules
-from rules.stateful import AnyRule
 
 # Every channel registered and configured: a snippet may notify any of them.
 ALL_CHANNELS = ChannelDirectory(

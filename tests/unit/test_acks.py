@@ -16,7 +16,9 @@ from prometheus_client import REGISTRY
 from alerts.acks import AckBook, AckError, AckState
 from alerts.followups import FollowUps
 from alerts.lifecycle import Lifecycle
-from alerts.outbox import read_outbox
+from alerts.muting.silences import SilenceMuter, SilenceStore
+from alerts.muting.stage import MuteStage
+from alerts.outbox import outbox_time, read_outbox
 from alerts.stateful_stage import Change, StatefulStage
 from alerts.store import AlertStore
 from contract.notification import Notification, Source, TransitionKind
@@ -116,8 +118,8 @@ def test_acks_are_appended_to_the_outbox_stream(redis_client: redis.Redis) -> No
 
     entries = read_outbox(redis_client)
     assert [(e["kind"], e["alert_id"], e["by"], e["comment"], e["at"]) for e in entries] == [
-        ("ack", alert, "ana", "on it", repr(T0 + 5)),
-        ("unack", alert, "bo", "", repr(T0 + 9)),
+        ("ack", alert, "ana", "on it", outbox_time(T0 + 5)),
+        ("unack", alert, "bo", "", outbox_time(T0 + 9)),
     ]
     assert {e["rule_id"] for e in entries} == {"tank_temperature_high"}
 
@@ -181,7 +183,7 @@ def test_reminders_come_at_5m_and_15m_gaps_the_last_repeats_and_ack_stops_them(
     tank.book.ack(alert, "ana", "", T0 + 36 * MINUTE)
     assert [tank.sweep(T0 + at * MINUTE) for at in (50, 65, 200)] == [[], [], []]
     reminders = [e for e in read_outbox(redis_client) if e["kind"] == "reminder"]
-    assert [e["reminder"] for e in reminders] == ["1", "2", "3"]
+    assert [e["reminder"] for e in reminders] == [1, 2, 3]
 
 
 def test_repeat_interval_is_the_one_element_form_and_resolve_stops_it(
@@ -234,7 +236,7 @@ def test_escalation_step_1_fires_and_step_2_does_not_after_an_ack(
     tank.book.ack(alert, "ana", "", T0 + 20 * MINUTE)
     assert tank.sweep(T0 + 31 * MINUTE) == []
     kinds = [(e["kind"], e.get("escalation")) for e in read_outbox(redis_client)]
-    assert kinds == [("escalation", "0"), ("ack", None)]
+    assert kinds == [("escalation", 0), ("ack", None)]
 
 
 def test_two_sweeps_of_one_due_step_send_the_same_task_ids_and_take_it_once(
@@ -367,3 +369,29 @@ def test_an_acknowledged_hit_leaves_the_active_list_and_unack_brings_it_back(
     assert store.active() == []
     book.unack(record.id, "ana", "wrong car", T0 + 20)
     assert [e.id for e in store.active()] == [record.id]
+
+
+def test_a_silenced_alerts_reminder_is_muted_by_the_sweep_and_by_the_worker(
+    redis_client: redis.Redis,
+) -> None:
+    """A silence on the device mutes its reminder in the sweep's mute stage and the worker."""
+    tank = Tank(redis_client, repeat=["5m"])
+    alert = tank.trigger()
+    silence = SilenceStore(redis_client).add(["device_id=tank-1"], 3600, now=T0)
+    rules: dict[str, BaseRule] = {rule.id: rule for rule in tank.rules}
+
+    plan = tank.follow_ups.plan(rules, T0 + 5 * MINUTE)
+    (reminder,) = plan.notifications
+    assert MuteStage(redis_client, rules).apply(plan.notifications, [], T0 + 5 * MINUTE).kept == []
+    worker_check = SilenceMuter(SilenceStore(redis_client), refresh=0.0)
+    assert worker_check.mutes(reminder, T0 + 5 * MINUTE) is not None
+    (record,) = [r for r in read_outbox(redis_client) if r["kind"] == "notification"]
+    assert (record["transition"], record["status"], record["ref"]) == (
+        "reminder",
+        "silenced",
+        silence.id,
+    )
+    # Still taken: the next reminder is due a gap later, not piled up behind the silence.
+    tank.follow_ups.advance(plan, T0 + 5 * MINUTE)
+    assert [n.transition for n in tank.sweep(T0 + 10 * MINUTE)] == [TransitionKind.REMINDER]
+    assert reminder.alert is not None and reminder.alert["id"] == alert

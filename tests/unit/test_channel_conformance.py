@@ -32,6 +32,8 @@ from tests.support.ledger import (
     parse_channel_settings,
     sample_notification,
 )
+from tests.support.ntfy_server import ACCESS_TOKEN, NtfyServer, ntfy_error
+from tests.support.pushover_server import APP_TOKEN, USER_KEY, PushoverServer, pushover_error
 from tests.support.slack_server import SlackServer
 from tests.support.smtp_server import SmtpServer, free_port
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN, TwilioServer, twilio_error
@@ -63,6 +65,8 @@ class Harness:
     port: int
     spec_name: str
     closers: list[Callable[[], None]] = field(default_factory=list)
+    # The reason of a send to a server that never answers.
+    silent_reason: Reason = Reason.TIMEOUT
 
     def channel(self, port: int | None = None, timeout: float = TIMEOUT) -> Channel:
         config = self.config("127.0.0.1", self.port if port is None else port)
@@ -87,6 +91,33 @@ class Scripted:
         headers = {"Retry-After": "3"} if status in (429, 503) else {}
         with self.lock:
             self.queue.append(Answer(status, f"status {status}", headers))
+
+
+APPRISE_PASSWORD = "apprise-pa55-0000"
+# Apprise answers yes or no: every refusal may pass, so every one is transient.
+APPRISE_TABLE = {
+    "ok": (200, 201),
+    "transient": (400, 401, 403, 404, 408, 429, 500, 502, 503),
+    "permanent": (),
+}
+
+
+def apprise_harness() -> Harness:
+    scripted = Scripted()
+    sink = HttpSink(scripted)
+    return Harness(
+        table=APPRISE_TABLE,
+        secrets=(APPRISE_PASSWORD,),
+        inject=scripted.push,
+        config=lambda host, port: {
+            "urls": [f"json://klaxon:{APPRISE_PASSWORD}@{host}:{port}/hooks/apprise"],
+        },
+        port=sink.port,
+        spec_name="apprise",
+        closers=[sink.close],
+        # Apprise words a read timeout as a connection error, like a refused connection.
+        silent_reason=Reason.CONNECTION,
+    )
 
 
 def webhook_harness() -> Harness:
@@ -154,6 +185,57 @@ def sms_harness() -> Harness:
     )
 
 
+def ntfy_harness() -> Harness:
+    server = NtfyServer()
+
+    def inject(status: int) -> None:
+        if status < 300:
+            return  # the next publish is accepted as it is
+        headers = {"Retry-After": "3"} if status == 429 else {}
+        error = ntfy_error(status, f"status {status}")
+        server.fail(Answer(status, error.body, headers))
+
+    return Harness(
+        table=HTTP_TABLE,
+        secrets=(ACCESS_TOKEN,),
+        inject=inject,
+        config=lambda host, port: {
+            "server_url": f"http://{host}:{port}",
+            "topic": "klaxon-alerts",
+            "access_token": ACCESS_TOKEN,
+            "tags": ["rotating_light"],
+        },
+        port=server.port,
+        spec_name="ntfy",
+        closers=[server.close],
+    )
+
+
+def pushover_harness() -> Harness:
+    server = PushoverServer()
+
+    def inject(status: int) -> None:
+        if status < 300:
+            return  # the next message is accepted as it is
+        headers = {"Retry-After": "3"} if status == 429 else {}
+        error = pushover_error(status, "user", f"status {status}")
+        server.fail(Answer(status, error.body, headers))
+
+    return Harness(
+        table=HTTP_TABLE,
+        secrets=(APP_TOKEN, USER_KEY),
+        inject=inject,
+        config=lambda host, port: {
+            "api_url": f"http://{host}:{port}",
+            "app_token": APP_TOKEN,
+            "user_key": USER_KEY,
+        },
+        port=server.port,
+        spec_name="pushover",
+        closers=[server.close],
+    )
+
+
 def email_harness(tmp: Any) -> Harness:
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -188,7 +270,10 @@ def email_harness(tmp: Any) -> Harness:
 
 def harness_builders(tmp: Callable[[], Any]) -> dict[str, Callable[[], Harness]]:
     return {
+        "apprise": apprise_harness,
         "email": lambda: email_harness(tmp()),
+        "ntfy": ntfy_harness,
+        "pushover": pushover_harness,
         "slack": slack_harness,
         "sms": sms_harness,
         "webhook": webhook_harness,
@@ -259,7 +344,7 @@ def test_channel_conformance(harness: Harness, silent_port: int) -> None:
     started = time.monotonic()
     silent = outcome(harness, harness.channel(port=silent_port, timeout=SILENT_TIMEOUT))
     assert isinstance(silent, TransientError), silent
-    assert silent.reason is Reason.TIMEOUT, silent
+    assert silent.reason is harness.silent_reason, silent
     assert time.monotonic() - started >= SILENT_TIMEOUT  # it waited for an answer
     assert_no_secret(silent, harness.secrets)
 

@@ -58,7 +58,7 @@ CASES: dict[str, list[str]] = {
     ],
     "unknown_channel": [
         'rule "r1": rules[0].notify[0]: unknown channel "teams" '
-        "(known: email, slack, sms, webhook)",
+        "(known: apprise, email, ntfy, pushover, slack, sms, webhook)",
     ],
     "unknown_operator": [
         'rule "r1": rules[0].conditions[1].operator: unknown operator "equal" '
@@ -75,7 +75,8 @@ CASES: dict[str, list[str]] = {
         'rule "r1": rules[0].notify[1]: channel "email" is not configured under notifications',
     ],
     "unknown_notification_channel": [
-        'notifications.teams: unknown channel "teams" (known: email, slack, sms, webhook)',
+        'notifications.teams: unknown channel "teams" '
+        "(known: apprise, email, ntfy, pushover, slack, sms, webhook)",
     ],
     "in_list_not_a_list": [
         'rule "r1": rules[0].conditions[0].value: expected a list of values, got "ABC123"',
@@ -222,7 +223,7 @@ def test_all_errors_are_reported_at_once() -> None:
         for line in [
             'rule "r1": rules[0].priority: unknown priority "hgh" (did you mean "high"?)',
             'rule "r1": rules[0].notify[1]: unknown channel "teams" '
-            "(known: email, slack, sms, webhook)",
+            "(known: apprise, email, ntfy, pushover, slack, sms, webhook)",
             'rule "r1": rules[0].conditions[0].value: must list at least one value',
             'rule "r1": rules[0].conditions[1].value: invalid regex "cam-(": '
             f"missing ): cam-( {RE2_HINT}",

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import redis
-import yaml
 
 from contract.settings import Settings
 from tasks import notify
@@ -21,6 +20,7 @@ from tasks.channels.errors import TransientError
 from tasks.ledger import RedisLedger
 from tasks.notify import TASKS, LeaseBusy, deliver
 from tasks.runtime import WorkerRuntime
+from tests.support import yamlfile
 from tests.support.ledger import sample_notification
 from tests.support.twilio_server import ACCOUNT_SID, AUTH_TOKEN, SERVER_ERROR, TwilioServer
 
@@ -54,8 +54,11 @@ def twilio(
         "to_numbers": [ONE, TWO, THREE],
         "api_base_url": twilio_double.base_url,
         "timeout_seconds": 5,
+        # Retries here follow at once: Twilio's default 1/s would book them a turn later
+        # (tests/unit/test_throttle.py covers that).
+        "throttle": "off",
     }
-    config.write_text(yaml.safe_dump({"notifications": {"sms": sms}, "rules": []}))
+    config.write_text(yamlfile.dump({"notifications": {"sms": sms}, "rules": []}))
     # deliver reads the module-level worker runtime; point it at this test's file and Redis.
     runtime = WorkerRuntime(Settings(rules_config_path=config, redis_url=redis_url))
     monkeypatch.setattr(notify, "runtime", runtime)

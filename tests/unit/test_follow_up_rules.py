@@ -8,10 +8,12 @@ import pytest
 import yaml
 
 from contract.problems import ProblemSink
+from rules.kinds import AnyRule
 from rules.loader import load_rules
 from rules.model import EscalationStep
-from rules.stateful import AnyRule
+from rules.range import RangeRule
 from tests.support.rules import ALL_CHANNELS, compile_rules
+from tests.support.yamlfile import dump
 
 HIT: dict[str, Any] = {
     "id": "stolen",
@@ -31,7 +33,7 @@ TANK: dict[str, Any] = {
 
 def errors(*items: dict[str, Any]) -> list[str]:
     sink = ProblemSink("rules.yaml")
-    load_rules(yaml.safe_load(yaml.safe_dump(list(items))), sink, ALL_CHANNELS, "plates")
+    load_rules(yaml.safe_load(dump(list(items))), sink, ALL_CHANNELS, "plates")
     return [str(p) for p in sink.errors]
 
 
@@ -117,3 +119,47 @@ def test_bad_follow_ups_name_file_rule_and_field(rule: dict[str, Any], expected:
     """Each mistake is one error with the file, the rule id and the full field path."""
     found = errors(rule)
     assert any(line.startswith(expected) for line in found), found
+
+
+RANGE: dict[str, Any] = {
+    "id": "band",
+    "type": "range",
+    "metric": "temperature",
+    "notify": ["webhook"],
+    "levels": [{"severity": "warning", "low": 25, "high": 27}],
+}
+
+
+def test_a_trend_rule_is_reminded_and_escalated_like_any_stateful_rule() -> None:
+    """A trend rule takes repeat and escalation; its alerts can be acknowledged."""
+    rule = only(
+        *compile_rules(
+            {
+                "id": "heater",
+                "type": "rate_of_change",
+                "metric": "temperature",
+                "per": "10m",
+                "threshold": 0.5,
+                "notify": ["webhook"],
+                "repeat": ["5m"],
+                "escalation": [{"after": "10m", "notify": ["sms"]}],
+            }
+        )
+    )
+    assert (rule.acknowledge, rule.repeat) == (True, (300.0,))
+    assert rule.escalation == (EscalationStep(600.0, ("sms",), {}),)
+
+
+def test_a_range_rule_reminds_per_level_and_refuses_the_sweeps_follow_ups() -> None:
+    """repeat_interval stays each level's reminder; repeat and escalation are refused."""
+    rule = only(*compile_rules({**RANGE, "repeat_interval": "5m"}))
+    assert isinstance(rule, RangeRule)
+    assert [level.repeat_interval for level in rule.levels] == [300.0]
+    assert (rule.acknowledge, rule.repeat, rule.escalation) == (False, (), ())
+    assert errors(
+        {**RANGE, "repeat": ["5m"], "escalation": [{"after": 60, "notify": ["sms"]}]}
+    ) == [
+        f'rules.yaml: rule "band": rules[0].{key}: is not supported on range rules: each '
+        "level reminds on its own repeat_interval"
+        for key in ("repeat", "escalation")
+    ]

@@ -39,7 +39,7 @@ def test_the_rules_configmap_loads_with_the_real_config_loader(tmp_path: Path) -
     (entry,) = rules_configmaps()
     manifest, name, key, text = entry
     assert (manifest.relative_to(ROOT).as_posix(), name, key) == (
-        "deploy/kubernetes/klaxon.yaml",
+        "deploy/kubernetes/create-once/klaxon-rules.yaml",
         "klaxon-rules",
         "alert_rules.yaml",
     )

@@ -11,7 +11,7 @@ from typing import Any
 import redis
 
 from alerts.lifecycle import Lifecycle, Transition
-from alerts.stateful_stage import Change, StatefulStage, alert_id
+from alerts.stateful_stage import AnyChange, Change, StatefulStage, alert_id
 from contract.notification import Source
 from ingest.pipeline import Decoded
 from rules.engine import RuleEngine
@@ -60,7 +60,7 @@ class Feed:
             decoded.append(Decoded(message, Source(TOPIC, 0, self.offset), event))
         return decoded
 
-    def changes(self, batch: list[Decoded]) -> list[Change]:
+    def changes(self, batch: list[Decoded]) -> list[AnyChange]:
         """The stage's two steps as the pipeline runs them: observe each event, then apply."""
         now = self.clock()
         pending = [p for item in batch for p in self.stage.observe(item, now)]
@@ -70,8 +70,8 @@ class Feed:
         return transitions(self.changes(self.batch(*readings)))
 
 
-def transitions(changes: list[Change]) -> list[Transition]:
-    return [change.transition for change in changes]
+def transitions(changes: list[AnyChange]) -> list[Transition]:
+    return [change.transition for change in changes if isinstance(change, Change)]
 
 
 def alert_of(offset: int) -> str:

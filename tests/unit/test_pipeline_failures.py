@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import redis
-import yaml
 
 from alerts.lifecycle import Lifecycle
 from alerts.stateful_stage import StatefulStage
@@ -18,6 +17,7 @@ from ingest.decoding import Decoder
 from ingest.pipeline import Decoded, Failures, Pipeline
 from rules.config import load_config
 from rules.engine import RuleEngine
+from tests.support import yamlfile
 
 NOW = 1_750_000_000.0
 TOPIC = "plates"
@@ -72,7 +72,7 @@ class Hostile:
 def pipeline(tmp_path: Path, client: redis.Redis, rules: list[dict[str, Any]]) -> Pipeline:
     path = tmp_path / "rules.yaml"
     notifications = {"webhook": {"url": "http://127.0.0.1:9/hook"}}
-    path.write_text(yaml.safe_dump({"notifications": notifications, "rules": rules}))
+    path.write_text(yamlfile.dump({"notifications": notifications, "rules": rules}))
     engine = RuleEngine(load_config(path, env={}).rules)
     decoders = {topic: Decoder(topic, "json") for topic in engine.topics}
     clock = lambda: NOW  # noqa: E731 - a fixed clock
@@ -191,3 +191,44 @@ def test_poison_messages_in_a_batch_are_rejected_with_reasons_and_the_rest_goes_
     assert reasons[1].startswith("nesting deeper than max_depth (64)")
     assert reasons[2].startswith("nesting deeper than max_depth (64) at deep.a")
     assert reasons[3].startswith("invalid JSON: NaN at char")
+
+
+def test_a_trend_verdict_that_fails_rejects_its_event_and_takes_no_lifecycle_step(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    """An average that overflows dead-letters its event; its threshold reading is dropped."""
+    average = {
+        "id": "avg",
+        "type": "moving_average",
+        "source": TOPIC,
+        "metric": "temperature",
+        "state_key": "tank",
+        "readings": 2,
+        "operator": ">",
+        "threshold": 100,
+        "notify": ["webhook"],
+    }
+    hot = {
+        "id": "hot",
+        "type": "threshold",
+        "source": TOPIC,
+        "metric": "temperature",
+        "operator": ">",
+        "threshold": 80,
+        "device_id": ["s2"],
+        "notify": ["webhook"],
+    }
+    stage = pipeline(tmp_path, redis_client, [average, hot])
+    reading = b'{"device_id":"%s","tank":"%s","metric":"temperature","value":%s}'
+    batch = [
+        Message(reading % (b"s1", b"A", b"1e308"), 0),
+        Message(reading % (b"s2", b"A", b"1e308"), 1),  # the mean of two overflows
+        Message(reading % (b"s2", b"B", b"90"), 2),
+    ]
+    outcome = stage.process(batch)
+    assert [(r.message.offset(), r.reason) for r in outcome.rejected] == [
+        (1, "judging the trend of rule avg failed: OverflowError: intermediate overflow in fsum")
+    ]
+    # s2's alert comes from offset 2: offset 1 took no step in hot's lifecycle.
+    assert [(n.rule_id, n.source.offset) for n in outcome.notifications] == [("hot", 2)]
+    assert [event.rule_id for event, _ in outcome.alert_events] == ["hot"]

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from contract.redaction import SECRETS, RedactingFilter, SecretRegistry, install
 from contract.secret_forms import env_secrets, settings_secrets
 from contract.settings import Settings
+from rules.config import load_config
 from tasks import runtime as runtime_module
 from tasks.channels.webhook import WebhookSettings
 from tasks.runtime import WorkerRuntime
+from tests.support import yamlfile
 
 SLACK_URL = "https://hooks.example.com/services/T0AB12CD/B0XY34ZW/abcdefghijklmnopqrstuvwx"
 TOKEN = "tok-3f9a1c77e2b4"
@@ -218,7 +219,7 @@ def test_worker_runtime_adds_the_secrets_of_each_config_it_loads(
 
     def write(token: str, mtime: float) -> None:
         hook = {"url": "http://127.0.0.1:1/hook", "auth": {"type": "bearer", "token": token}}
-        path.write_text(yaml.safe_dump({"notifications": {"webhook": hook}, "rules": [rule]}))
+        path.write_text(yamlfile.dump({"notifications": {"webhook": hook}, "rules": [rule]}))
         os.utime(path, (mtime, mtime))
 
     first, second = f"first-{uuid.uuid4().hex}", f"second-{uuid.uuid4().hex}"
@@ -230,3 +231,28 @@ def test_worker_runtime_adds_the_secrets_of_each_config_it_loads(
     write(second, 2_000)
     runtime.channel("webhook")
     assert SECRETS.redact(f"{first} {second}") == "*** ***"
+
+
+def test_push_channel_keys_and_tokens_are_masked_in_logs(
+    captured: Captured, tmp_path: Path
+) -> None:
+    """ntfy's access token and Pushover's app and user keys, loaded from a config, are masked."""
+    ntfy_token = f"tk_{uuid.uuid4().hex[:29]}"
+    app_token = uuid.uuid4().hex[:30]
+    user_key = uuid.uuid4().hex[:30]
+    notifications = {
+        "ntfy": {"topic": "alerts", "access_token": ntfy_token},
+        "pushover": {"app_token": app_token, "user_key": user_key},
+    }
+    path = tmp_path / "rules.yaml"
+    path.write_text(yamlfile.dump({"notifications": notifications, "rules": []}))
+    config = load_config(path)
+
+    captured.registry.add_channels(config.channels)
+    captured.logger.info(
+        "ntfy %s pushover %s/%s topic %s", ntfy_token, app_token, user_key, "alerts"
+    )
+
+    assert captured.text().strip() == "ntfy *** pushover ***/*** topic alerts"
+    for secret in (ntfy_token, app_token, user_key):
+        assert secret not in repr(config.channels)

@@ -13,10 +13,10 @@ import yaml
 from contract.problems import ProblemSink
 from rules.config import check_config, load_config
 from rules.engine import RuleEngine
+from rules.kinds import AnyRule
 from rules.loader import ChannelDirectory, load_rules
 from rules.model import Rule
 from rules.stateful import (
-    AnyRule,
     Reading,
     StatefulMatchRule,
     StatefulRule,
@@ -600,27 +600,27 @@ def test_engine_with_only_stateful_rules() -> None:
 
 
 def test_reef_example_loads() -> None:
-    """config/reef_rules.yaml: the seed's temperature > 82.0 scenario, webhook + email."""
+    """config/reef_rules.yaml: its first rule, temperature > 28.5 °C, webhook + email."""
     config, found = check_config(REEF, env={})
     assert [p for p in found if not p.warning] == []
     assert config is not None
-    (rule,) = config.rules
+    rule = config.rules[0]
     assert isinstance(rule, ThresholdRule)
     assert rule.id == "reef_temperature_high"
     assert rule.source == "devices.readings"
-    assert (rule.metric, rule.operator, rule.threshold) == ("temperature", ">", 82.0)
+    assert (rule.metric, rule.operator, rule.threshold) == ("temperature", ">", 28.5)
     assert rule.channels == ("webhook", "email")
     assert rule.notify_on_resolve is True
     assert rule.priority == "high"
 
 
 def test_reef_example_scenario() -> None:
-    """25.5 is normal, 82.5 triggers, from value or json_value alike."""
+    """25.5 is normal, 28.6 triggers, from value or json_value alike."""
     config = load_config(REEF, env={"SMTP_PASSWORD": "s3cret"})
     engine = RuleEngine(config.rules)
-    (rule,) = engine.stateful("devices.readings")
+    rule = engine.stateful("devices.readings")[0]
     assert rule.observe(reading(25.5, device="1")) == Reading("1", False, True, 25.5, T0)
-    assert rule.observe(reading(82.5, device="1")) == Reading("1", True, False, 82.5, T0)
+    assert rule.observe(reading(28.6, device="1")) == Reading("1", True, False, 28.6, T0)
     multi = reading(None, metric="multi", json_value={"temperature": 85.2, "ph": 8.2})
     assert rule.observe(multi).holds is True  # type: ignore[union-attr]
 

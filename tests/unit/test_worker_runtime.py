@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 
 from contract.settings import Settings
 from tasks import runtime as runtime_module
 from tasks.runtime import WorkerRuntime
+from tests.support import yamlfile
 
 
 def write(path: Path, url: str, mtime: float, broken: bool = False) -> None:
@@ -23,7 +23,7 @@ def write(path: Path, url: str, mtime: float, broken: bool = False) -> None:
     }
     if broken:
         rule["cooldown_second"] = 5
-    path.write_text(yaml.safe_dump({"notifications": {"webhook": {"url": url}}, "rules": [rule]}))
+    path.write_text(yamlfile.dump({"notifications": {"webhook": {"url": url}}, "rules": [rule]}))
     os.utime(path, (mtime, mtime))
 
 

@@ -1,0 +1,1 @@
+"""Property and fuzz tests (hypothesis), each on a fixed example budget: at most 60 s in all."""
