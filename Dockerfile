@@ -40,6 +40,8 @@ COPY ingest/ ./ingest/
 COPY rules/ ./rules/
 COPY alerts/ ./alerts/
 COPY tasks/ ./tasks/
+COPY alerts/ ./alerts/
+COPY history/ ./history/
 COPY config/ ./config/
 COPY schemas/ ./schemas/
 

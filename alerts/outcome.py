@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from alerts.events_topic import AlertEventTopic
 from alerts.store import AlertEvent, AlertStore
+from contract import outbox
 from contract.notification import TransitionKind
 
 
@@ -26,6 +27,11 @@ def record_alerts(
     if not events:
         return
     store.save([event for event, _ in events])
+    # The history's copy goes through the outbox (the recorder writes it to SQL).
+    outbox.append_batch(
+        store.client,
+        [outbox.alert_event(event.as_json_object(), str(kind)) for event, kind in events],
+    )
     if topic is not None:
         topic.publish(events)
         topic.flush()

@@ -48,6 +48,9 @@ class AlertEvent:
     def resolved(self, at: float, value: float | None) -> AlertEvent:
         return replace(self, is_resolved=True, resolved_at=at, resolution_value=value)
 
+    def as_json_object(self) -> JsonObject:
+        return {**asdict(self), "metadata": dict(self.metadata)}
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), default=str)
 

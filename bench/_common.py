@@ -11,6 +11,8 @@ import os
 import random
 import statistics
 import string
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -28,6 +30,7 @@ from rules.bounded_yaml import dump_plain
 from tests.support import servers
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PLATE_SCHEMA, PLATE_SCHEMA_RAW, create_topics
+from tests.support.processes import ManagedProcess
 from tests.support.schema_registry import SchemaRegistryDouble
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -472,3 +475,36 @@ def header(title: str, **settings: object) -> None:
     if settings:
         print("settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     print(flush=True)
+
+
+# -- other code trees ----------------------------------------------------------------------
+
+
+def tree_python(tree: Path) -> str:
+    """The Python of a code tree's own ``.venv`` (this one's if it has none)."""
+    python = tree / ".venv" / "bin" / "python"
+    return str(python if python.exists() else Path(sys.executable))
+
+
+class TreeProcess(ManagedProcess):
+    """A ManagedProcess started from another code tree (e.g. a ``git worktree`` of an older
+    commit): its working directory, so ``python -m`` imports that tree's sources first."""
+
+    def __init__(
+        self, tree: Path, name: str, argv: list[str], env: dict[str, str], log_dir: Path
+    ) -> None:
+        super().__init__(name, argv, env, log_dir)
+        self.tree = tree
+
+    def start(self) -> TreeProcess:
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            self.argv,
+            cwd=self.tree,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self

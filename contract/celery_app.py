@@ -34,6 +34,8 @@ def make_app(settings: Settings, include: Sequence[str] = ()) -> Celery:
         broker=settings.redis_url,
         backend=settings.redis_url,
         include=list(include),
+        # Task events as Flower needs them: no task-received/task-started (contract.task_events).
+        events="contract.task_events:OutcomeEvents",
     )
     transport = {
         "visibility_timeout": settings.visibility_timeout,
@@ -60,7 +62,9 @@ def make_app(settings: Settings, include: Sequence[str] = ()) -> Celery:
         # Flower sees sends only if the publisher emits task-sent events.
         task_send_sent_event=True,
         worker_send_task_events=True,
-        task_track_started=True,
+        # Off: with task_ignore_result Celery never stored STARTED anyway, and Flower takes
+        # a task's state from its events, not from the result backend.
+        task_track_started=False,
         task_default_queue=queue_for("default"),
         worker_hijack_root_logger=False,
         enable_utc=True,

@@ -70,7 +70,7 @@ queue_depth = Gauge(
 )
 unacked_tasks = Gauge(
     "klaxon_unacked_tasks",
-    "Tasks a worker holds unacknowledged (running, or waiting for a retry countdown)",
+    "Tasks a worker holds unacknowledged (running sends; retries wait in klaxon:delayed)",
 )
 dead_letters = Gauge("klaxon_dead_letters", "Dead letters kept in Redis", ["channel"])
 active_alerts = Gauge("klaxon_active_alerts", "Alerts in the triggered state", ["rule_id"])

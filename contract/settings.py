@@ -69,6 +69,12 @@ class Settings:
     lease_seconds: int = 60
     # A named crash point for tests (contract.faults); empty in production.
     fault: str = ""
+    # The history database (history.database): empty means history.db in data_dir.
+    database_url: str = ""
+    data_dir: Path = Path.home() / ".local" / "share" / "klaxon"
+    # klaxon recorder's /metrics and /healthz; klaxon api's port.
+    recorder_port: int = 8005
+    api_port: int = 8080
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -102,4 +108,8 @@ class Settings:
             sweep_interval=_float(env, "KLAXON_SWEEP_INTERVAL", cls.sweep_interval),
             lease_seconds=_int(env, "KLAXON_LEASE_SECONDS", cls.lease_seconds),
             fault=env.get("KLAXON_FAULT", ""),
+            database_url=env.get("KLAXON_DATABASE_URL", "").strip(),
+            data_dir=Path(env.get("KLAXON_DATA_DIR") or cls.data_dir),
+            recorder_port=_int(env, "KLAXON_RECORDER_PORT", cls.recorder_port),
+            api_port=_int(env, "KLAXON_API_PORT", cls.api_port),
         )

@@ -74,14 +74,6 @@ class StatsRecorder:
             log.debug("statistics not cleared: %r", exc)
 
 
-def count_worker(client: redis.Redis, field: str, amount: int = 1) -> None:
-    """Add to the workers' shared totals (``sent``, ``failed``, ``dead``); never raises."""
-    try:
-        client.hincrby(WORKERS_KEY, field, amount)
-    except redis.RedisError as exc:
-        log.debug("worker statistic %s not counted: %r", field, exc)
-
-
 def _value(raw: bytes | str) -> Number | str:
     text = raw.decode() if isinstance(raw, bytes) else raw
     for kind in (int, float):

@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from alerts.events_topic import AlertEventTopic
 from alerts.outcome import record_alerts
 from alerts.store import AlertStore
-from contract import metrics
+from contract import metrics, outbox
 from contract.errors import DEPENDENCY_ERRORS
 from contract.faults import crash_point
 from contract.notification import Notification
@@ -203,6 +203,10 @@ class Bridge:
     def _store(self, outcome: Outcome) -> None:
         """Everything the batch produced, stored before its offsets may be committed."""
         started = time.perf_counter()
+        # Queued before published: in the outbox's one order a worker's attempts come after.
+        outbox.append_batch(
+            self.alert_store.client, [outbox.queued(n) for n in outcome.notifications]
+        )
         self.publisher.publish(outcome.notifications)
         metrics.enqueue_latency.observe(time.perf_counter() - started)
         for notification in outcome.notifications:

@@ -122,6 +122,7 @@ class Outcome:
     rejected: list[Rejected] = field(default_factory=list)
     events: int = 0
     matches: int = 0
+    matched: list[str] = field(default_factory=list)  # the rule id of each match
     triggered: list[str] = field(default_factory=list)  # rule ids, counted once stored
 
 
@@ -167,7 +168,8 @@ class Pipeline:
         # An event that failed any step sends nothing, not even what it built before.
         outcome.notifications = [n for n in built if n.source not in failures.sources]
         outcome.rejected = [*rejected, *failures.rejected]
-        outcome.matches = sum(1 for m in matches if m.decoded not in failures)
+        outcome.matched = [m.rule.id for m in matches if m.decoded not in failures]
+        outcome.matches = len(outcome.matched)
         return outcome
 
     def _apply(

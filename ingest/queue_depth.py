@@ -2,8 +2,8 @@
 
 kombu's Redis transport keeps a queue as a Redis list named after it (``notify.webhook``),
 plus one list per non-zero priority step (``notify.webhook\\x06\\x163`` ...); the depth is
-their sum. Tasks a worker took but has not acknowledged (running, or held for a retry
-countdown) sit in the ``unacked`` hash instead.
+their sum. Tasks a worker took but has not acknowledged (running sends) sit in the
+``unacked`` hash instead; retries wait in the delayed set (``klaxon:delayed``, tasks/delayed.py).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -114,23 +115,33 @@ def wait_for_kafka(consumer: Consumer, settings: Settings, timeout: float = 10.0
         ) from exc
 
 
-def build_pipeline(config: KlaxonConfig, settings: Settings, client: redis.Redis) -> Pipeline:
+def build_pipeline(
+    config: KlaxonConfig,
+    settings: Settings,
+    client: redis.Redis,
+    clock: Callable[[], float] = time.time,
+) -> Pipeline:
+    """The bridge's pipeline; ``klaxon rules test`` and ``replay`` build this very one with
+    an in-process Redis and a simulated ``clock``."""
     engine = RuleEngine(config.rules)
     decoders = build_decoders(config, settings, set(engine.topics))
-    stateful = StatefulStage(engine.stateful, Lifecycle(client))
+    stateful = StatefulStage(engine.stateful, Lifecycle(client), clock)
     muting = MuteStage(client, {rule.id: rule for rule in config.rules}, config.inhibit)
     return Pipeline(
         engine,
         decoders,
         Cooldowns(client),
         stateful,
+        clock,
         recipients=channel_recipients(config),
-        grouping=grouping_stage(config, client),
+        grouping=grouping_stage(config, client, clock),
         muting=muting,
     )
 
 
-def grouping_stage(config: KlaxonConfig, client: redis.Redis) -> GroupingStage | None:
+def grouping_stage(
+    config: KlaxonConfig, client: redis.Redis, clock: Callable[[], float] = time.time
+) -> GroupingStage | None:
     """The grouping stage when a rule groups or watches for storms, else None."""
     rules = {
         rule.id: rule
@@ -139,7 +150,7 @@ def grouping_stage(config: KlaxonConfig, client: redis.Redis) -> GroupingStage |
     }
     if not rules:
         return None
-    return GroupingStage(GroupStore(client), StormMeter(client), rules, time.time)
+    return GroupingStage(GroupStore(client), StormMeter(client), rules, clock)
 
 
 def channel_recipients(config: KlaxonConfig) -> dict[str, tuple[str, ...]]:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import json
-import statistics
 import time
-from collections import defaultdict
-from typing import TypedDict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
 import redis
@@ -19,7 +18,12 @@ from alerts.humanize import duration
 from alerts.store import AlertEvent, AlertStore
 from contract.durations import Duration
 from contract.settings import Settings
+from klaxon.history_cli import history_reader
 from klaxon.tables import table, when
+
+if TYPE_CHECKING:  # the history's modules load SQLAlchemy: imported where used
+    from history.models import AlertEventRow
+    from history.queries import AlertFilter, History
 
 
 def _client() -> redis.Redis:
@@ -98,7 +102,7 @@ def _emit(events: list[AlertEvent], as_json: bool, empty: str) -> None:
 
 @click.group()
 def alerts() -> None:
-    """Stateful alerts: what is firing now, what fired before."""
+    """Stateful alerts: what is firing now (Redis), what fired before (the history database)."""
 
 
 @alerts.command()
@@ -190,26 +194,47 @@ def history(
     resolved: bool | None,
     as_json: bool,
 ) -> None:
-    """Alert events by trigger time, oldest first."""
+    """Alert events from the history database, by trigger time, oldest first."""
+    from history.queries import AlertFilter
+    from history.views import alert_view
+
     start = None if since is None else time.time() - since
-    events = [
-        e
-        for e in _store().history(start)
-        if (rule_id is None or e.rule_id == rule_id)
-        and (device is None or e.device_id == device)
-        and (resolved is None or e.is_resolved == resolved)
-    ]
-    _emit(events, as_json, "no alert events")
+    where = AlertFilter(rule_id=rule_id, device_id=device, since=start, resolved=resolved)
+    rows = list(reversed(list(_all_alerts(history_reader(), where))))
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(alert_view(row)))
+    elif rows:
+        click.echo(table(_HEADERS, [_history_row(r) for r in rows]))
+    else:
+        click.echo("no alert events")
 
 
-class RuleSummary(TypedDict):
-    """One rule's line of ``klaxon alerts stats`` (and of its --json list)."""
+def _all_alerts(reader: History, where: AlertFilter) -> Iterator[AlertEventRow]:
+    from history.queries import MAX_PAGE
 
-    rule_id: str
-    triggered: int
-    resolved: int
-    firing: int
-    mean_time_to_resolve_seconds: float | None
+    cursor: str | None = None
+    while True:
+        page = reader.alerts(where, limit=MAX_PAGE, cursor=cursor)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _history_row(e: AlertEventRow) -> tuple[object, ...]:
+    return (
+        e.id[:8],
+        e.rule_id,
+        e.device_id,
+        e.metric or "-",
+        f"{e.operator or ''} {_value(e.threshold_value)}".strip(),
+        _value(e.current_value),
+        when(e.triggered_at),
+        when(e.resolved_at),
+        _value(e.resolution_value),
+        duration(e.resolved_at - e.triggered_at) if e.resolved_at is not None else "firing",
+    )
 
 
 @alerts.command()
@@ -218,21 +243,7 @@ class RuleSummary(TypedDict):
 def stats(since: float | None, as_json: bool) -> None:
     """Per rule: alerts triggered, resolved, firing, and the mean time to resolve."""
     start = None if since is None else time.time() - since
-    per_rule: dict[str, list[AlertEvent]] = defaultdict(list)
-    for event in _store().history(start):
-        per_rule[event.rule_id].append(event)
-    summary: list[RuleSummary] = []
-    for rule_id, events in sorted(per_rule.items()):
-        durations = [e.duration for e in events if e.duration is not None]
-        summary.append(
-            {
-                "rule_id": rule_id,
-                "triggered": len(events),
-                "resolved": len(durations),
-                "firing": len(events) - len(durations),
-                "mean_time_to_resolve_seconds": statistics.fmean(durations) if durations else None,
-            }
-        )
+    summary = history_reader().stats(start)
     if as_json:
         click.echo(json.dumps(summary))
         return
@@ -256,5 +267,5 @@ def stats(since: float | None, as_json: bool) -> None:
 @click.option("--older-than", type=Duration(), required=True, help="e.g. 30d")
 def cleanup(older_than: float) -> None:
     """Delete resolved alert events triggered before the given age; firing ones stay."""
-    removed = _store().cleanup(time.time() - older_than)
+    removed = history_reader().cleanup(time.time() - older_than)
     click.echo(f"deleted {removed} alert event(s)")

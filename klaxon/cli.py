@@ -150,6 +150,10 @@ def bridge(dry_run: bool, once: bool, config_check: bool, verbose: bool, log_for
         )
 
 
+# `klaxon worker`'s default pool: threads, this many concurrent sends.
+DEFAULT_WORKER_THREADS = 8
+
+
 def _start_heartbeat(config: Any, bridge: Any, settings: Settings) -> None:
     """Ping the heartbeat URL while the bridge owns partitions, Redis answers, lag is low."""
     import redis
@@ -180,7 +184,11 @@ def worker(ctx: click.Context, queues: str | None) -> None:
     # Before worker_main: Celery's CLI imports Flower, which imports prometheus_client,
     # and multiprocess mode must be chosen before that.
     prepare_multiproc_dir()
-    argv = ["worker", "-Q", queues, "-E", "--loglevel", "INFO", *ctx.args]
+    # Sends wait on the network: a thread pool runs them at about half the CPU of prefork
+    # (no pipes, no pickling, one event loop; docs/performance.md). Options given after
+    # `klaxon worker` come later in argv and win (`-P prefork -c 4`).
+    pool = ["-P", "threads", "-c", str(DEFAULT_WORKER_THREADS)]
+    argv = ["worker", "-Q", queues, "-E", "--loglevel", "INFO", *pool, *ctx.args]
     app.worker_main(argv)
 
 
@@ -239,19 +247,32 @@ def flower(ctx: click.Context, no_auth: bool) -> None:
 
 # Subcommand groups live in their own modules.
 from klaxon.alerts_cli import alerts  # noqa: E402
+from klaxon.api_cli import api  # noqa: E402
 from klaxon.dead_cli import dead  # noqa: E402
 from klaxon.devstack.command import dev  # noqa: E402
+from klaxon.explain_cli import explain  # noqa: E402
+from klaxon.history_cli import db, recorder  # noqa: E402
+from klaxon.notifications_cli import notifications  # noqa: E402
 from klaxon.notify_cli import notify  # noqa: E402
 from klaxon.produce_cli import produce  # noqa: E402
+from klaxon.replay_cli import replay  # noqa: E402
+from klaxon.rules_cli import rules  # noqa: E402
 from klaxon.silence_cli import silence  # noqa: E402
 from klaxon.status_cli import status  # noqa: E402
 from klaxon.watchlist_cli import watchlist  # noqa: E402
 
 main.add_command(alerts)
+main.add_command(api)
 main.add_command(dead)
+main.add_command(db)
+main.add_command(recorder)
 main.add_command(dev)
+main.add_command(explain)
+main.add_command(notifications)
 main.add_command(notify)
 main.add_command(produce)
+main.add_command(replay)
+main.add_command(rules)
 main.add_command(silence)
 main.add_command(status)
 main.add_command(watchlist)

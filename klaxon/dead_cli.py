@@ -6,6 +6,7 @@ import dataclasses
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 import redis
@@ -15,16 +16,25 @@ from contract.settings import Settings
 from klaxon.tables import table, when
 from tasks.deadletters import DeadLetter, DeadLetterStore
 
+if TYPE_CHECKING:
+    from celery import Celery
+
 
 def _store() -> DeadLetterStore:
     return DeadLetterStore(redis.Redis.from_url(Settings.from_env().redis_url))
 
 
-def requeue(store: DeadLetterStore, letter: DeadLetter) -> None:
-    """Publish the dead notification again under its own id; the sent-ledger still holds."""
-    from contract.queues import queue_for
-    from tasks import app
+def requeue(store: DeadLetterStore, letter: DeadLetter, app: Celery | None = None) -> None:
+    """Publish the dead notification again under its own id; the sent-ledger still holds.
 
+    ``app``: the Celery app to publish with (default: the workers' app, from REDIS_URL).
+    """
+    from contract.queues import queue_for
+
+    if app is None:
+        from tasks import app as workers_app
+
+        app = workers_app
     queue = queue_for(letter.channel)
     app.send_task(
         queue, args=[letter.notification], task_id=letter.id, queue=queue, ignore_result=True

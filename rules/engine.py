@@ -5,7 +5,8 @@ all-string ``in_list`` condition is filed in a dict under each value that condit
 accepts, so 100 watchlist rules on ``plate.normalized_text`` cost one getter call and one
 dict lookup per event, not 100 predicate calls. Other rules are grouped by the field of
 their first condition: that field is read once per event for the group, then each rule's
-check runs on the value. Matches come back in config order.
+check runs on the value; rules whose first condition is a ``regex`` are searched together,
+one RE2 set per field (``rules.linear_regex.RegexSet``). Matches come back in config order.
 
 Stateful rules (threshold rules, match rules with a ``state_key``) are not matched here:
 ``evaluate`` returns stateless rules only, and ``stateful(topic)`` hands the stateful
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from rules.kinds import AnyRule
+from rules.linear_regex import LinearRegex, RegexSet
 from rules.model import Rule, all_of
 from rules.operators import Condition, Predicate
 from rules.paths import Getter
@@ -39,6 +41,9 @@ class _TopicPlan:
     indexes: tuple[tuple[Getter, dict[str, tuple[_Indexed, ...]]], ...]
     # One (getter, entries) per field path that other rules test first.
     scans: tuple[tuple[Getter, tuple[_Scanned, ...]], ...]
+    # One (getter, set of the first conditions' patterns, entries in the set's order) per
+    # field path that two or more rules search with a regex first.
+    regex_sets: tuple[tuple[Getter, RegexSet, tuple[_Indexed, ...]], ...]
     # Matches from several groups can come out of config order and need a sort.
     mixed: bool
 
@@ -48,10 +53,41 @@ def _rest(rule: Rule, used: Condition) -> Predicate | None:
     return all_of(others) if others else None
 
 
+def _first_regex(rule: Rule) -> LinearRegex | None:
+    first = rule.conditions[0]
+    return (
+        first.value if first.operator == "regex" and isinstance(first.value, LinearRegex) else None
+    )
+
+
+def _regex_sets(
+    rules: list[Rule],
+) -> tuple[tuple[tuple[Getter, RegexSet, tuple[_Indexed, ...]], ...], set[int]]:
+    """The RE2 sets of the fields two or more unindexed rules search first; their rules' ids."""
+    by_field: dict[str, list[Rule]] = {}
+    for rule in rules:
+        if all(c.index_values is None for c in rule.conditions) and _first_regex(rule):
+            by_field.setdefault(rule.conditions[0].field, []).append(rule)
+    sets = []
+    taken: set[int] = set()
+    for field_rules in by_field.values():
+        if len(field_rules) < 2:
+            continue
+        patterns = [r.conditions[0].value for r in field_rules]
+        entries = tuple((r, _rest(r, r.conditions[0])) for r in field_rules)
+        regex_set = RegexSet([p for p in patterns if isinstance(p, LinearRegex)])
+        sets.append((field_rules[0].conditions[0].getter, regex_set, entries))
+        taken.update(id(r) for r in field_rules)
+    return tuple(sets), taken
+
+
 def _plan(rules: list[Rule]) -> _TopicPlan:
     tables: dict[str, tuple[Getter, dict[str, list[_Indexed]]]] = {}
     scans: dict[str, tuple[Getter, list[_Scanned]]] = {}
+    regex_sets, in_sets = _regex_sets(rules)
     for rule in rules:
+        if id(rule) in in_sets:
+            continue
         key = next((c for c in rule.conditions if c.index_values is not None), None)
         if key is not None and key.index_values is not None:
             _, table = tables.setdefault(key.field, (key.getter, {}))
@@ -70,7 +106,8 @@ def _plan(rules: list[Rule]) -> _TopicPlan:
         rules=tuple(rules),
         indexes=indexes,
         scans=tuple((getter, tuple(entries)) for getter, entries in scans.values()),
-        mixed=len(tables) + len(scans) > 1,
+        regex_sets=regex_sets,
+        mixed=len(tables) + len(scans) + len(regex_sets) > 1,
     )
 
 
@@ -131,6 +168,13 @@ class RuleEngine:
             for rule, check, rest in scanned:
                 if check(value) and (rest is None or rest(event)):
                     matched.append(rule)
+        for get, regex_set, entries in plan.regex_sets:
+            value = get(event)
+            if isinstance(value, str):
+                for index in regex_set.matching(value):
+                    rule, rest = entries[index]
+                    if rest is None or rest(event):
+                        matched.append(rule)
         if plan.mixed and len(matched) > 1:
             matched.sort(key=_ORDER)
         return matched

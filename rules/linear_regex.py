@@ -70,3 +70,25 @@ def compile_regex(pattern: str) -> LinearRegex:
         reason: bytes = core.error()
         raise RegexError(reason.decode("utf-8", "replace"))
     return LinearRegex(pattern, core)
+
+
+class RegexSet:
+    """Several patterns searched in one pass: ``matching(text)`` gives the indexes that match.
+
+    RE2 runs all the patterns of a set as one automaton, so ten rules' regexes on one field
+    cost one ~2 us call an event instead of ten searches of ~1.3 us each.
+    """
+
+    def __init__(self, patterns: list[LinearRegex]) -> None:
+        self.patterns = tuple(patterns)
+        self._set = _re2.Set(_UNANCHORED, _options())
+        for pattern in patterns:
+            if self._set.Add(_utf8(pattern.pattern)) < 0:  # compiled alone, so never expected
+                raise RegexError(f"cannot add {pattern.pattern!r} to a regex set")
+        if not self._set.Compile():
+            raise RegexError("regex set too large to compile")
+
+    def matching(self, text: str) -> list[int]:
+        """The indexes (in ``patterns``, ascending) of the patterns found in ``text``."""
+        indexes: list[int] = self._set.Match(_utf8(text))
+        return sorted(indexes) if len(indexes) > 1 else indexes

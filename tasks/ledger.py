@@ -5,11 +5,18 @@ Invariant 2 of docs/design.md (nothing is sent twice) rests on three keys per no
 - ``recipients``: the recipients that accepted it, so a retry sends only to the rest.
 - ``lease``: a short ``SET NX PX`` lock so two workers never send the same id at once
   (a replayed duplicate and its original can be in two queues' hands at the same moment).
+
+A send costs two Redis round trips, each one Lua call: ``claim`` ("sent already? else take
+the lease, else how long is it held") before it and ``mark_done`` ("mark sent, keep the
+recipients as long, release our lease") after it (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from dataclasses import dataclass
+from enum import Enum
 
 import redis
 
@@ -22,6 +29,54 @@ SENT_TTL_SECONDS = 7 * 24 * 3600
 # worker. Workers pass Settings.lease_seconds (KLAXON_LEASE_SECONDS; tests that kill a worker
 # mid-send use a few seconds).
 LEASE_SECONDS = 60
+
+
+class Claim(Enum):
+    """What ``RedisLedger.claim`` found."""
+
+    SENT = "sent"  # the id was delivered already: nothing to do
+    TAKEN = "taken"  # the lease is ours: send
+    BUSY = "busy"  # another worker holds the lease
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    claim: Claim
+    # With BUSY: seconds until the other worker's lease expires (None if it has no expiry).
+    lease_left: float | None = None
+
+
+class _Lua:
+    """A Lua script run by its SHA (EVALSHA), loaded again if Redis forgot it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis's script id
+
+    def __call__(self, client: redis.Redis, keys: list[str], args: list[str | int]) -> object:
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return client.eval(self.source, len(keys), *keys, *args)
+
+
+# KEYS: sent, lease. ARGV: token, lease ms. Reply: "sent", "taken", else the lease's PTTL.
+_CLAIM = _Lua(
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 'sent' end "
+    "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'taken' end "
+    "return redis.call('PTTL', KEYS[2])"
+)
+# KEYS: sent, recipients, lease. ARGV: token, ttl seconds. Deletes only our own lease: after
+# a stall longer than the lease another worker may hold it now.
+_MARK_DONE = _Lua(
+    "redis.call('SET', KEYS[1], '1', 'EX', ARGV[2]) "
+    "redis.call('EXPIRE', KEYS[2], ARGV[2]) "
+    "if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end "
+    "return 1"
+)
+_RELEASE = _Lua(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
 
 
 class RedisLedger:
@@ -45,27 +100,26 @@ class RedisLedger:
         ttl = self.lease_seconds if seconds is None else seconds
         return bool(self.client.set(self._lease_key, self._token, nx=True, ex=ttl))
 
-    def lease_left(self) -> float | None:
-        """Seconds until the current lease (anyone's) expires; None if there is none."""
-        millis = int(self.client.pttl(self._lease_key))
-        return millis / 1000 if millis >= 0 else None
+    def claim(self) -> ClaimResult:
+        """In one round trip: SENT if the id was delivered, else TAKEN if we got the lease,
+        else BUSY with the seconds the other worker's lease has left."""
+        keys = [self._sent_key, self._lease_key]
+        reply = _CLAIM(self.client, keys, [self._token, self.lease_seconds * 1000])
+        if reply == b"sent":
+            return ClaimResult(Claim.SENT)
+        if reply == b"taken":
+            return ClaimResult(Claim.TAKEN)
+        millis = reply if isinstance(reply, int) else -1
+        return ClaimResult(Claim.BUSY, millis / 1000 if millis >= 0 else None)
 
     def release_lease(self) -> None:
-        # Delete only our own lease: after a stall longer than the lease another worker
-        # may hold it now.
-        self.client.eval(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end"
-            " return 0",
-            1,
-            self._lease_key,
-            self._token,
-        )
+        """Give our lease back (a failed send); another worker's lease is left alone."""
+        _RELEASE(self.client, [self._lease_key], [self._token])
 
     def mark_done(self) -> None:
-        pipe = self.client.pipeline()
-        pipe.set(self._sent_key, "1", ex=SENT_TTL_SECONDS)
-        pipe.expire(self._recipients_key, SENT_TTL_SECONDS)
-        pipe.execute()
+        """Mark the id sent and release our lease, in one round trip."""
+        keys = [self._sent_key, self._recipients_key, self._lease_key]
+        _MARK_DONE(self.client, keys, [self._token, SENT_TTL_SECONDS])
 
     # RecipientLedger protocol, used by multi-recipient channels.
     def already_sent(self, recipient: str) -> bool:

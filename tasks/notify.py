@@ -24,13 +24,14 @@ from alerts.muting.records import record_muted
 from alerts.muting.silences import SilenceMuter, SilenceStore
 from contract.notification import Notification
 from contract.queues import queue_for
+from tasks import history
 from tasks.app_instance import app, runtime
 from tasks.channels import CHANNELS, DeliveryError, TransientError
 from tasks.deadletters import DeadLetter, DeadLetterStore
 from tasks.delayed import DelayedSet
 from tasks.delayed_producer import DelayingProducer
 from tasks.fallback import fallback_copy, remember_fallback
-from tasks.ledger import RedisLedger
+from tasks.ledger import Claim, RedisLedger
 from tasks.retry import (
     Decision,
     Failure,
@@ -44,6 +45,9 @@ from tasks.retry import (
 from tasks.throttle import plan_send
 
 log = logging.getLogger(__name__)
+
+# This run's attempt id travels with the task's request, from deliver() to settle().
+_ATTEMPT_ATTRIBUTE = "klaxon_attempt"
 
 
 class Delivered(StrEnum):
@@ -120,6 +124,16 @@ class NotifyTask(Task):  # type: ignore[misc]
             failure = Failure.TRANSIENT if isinstance(exc, TransientError) else Failure.PERMANENT
             decision = decide(config.retry, failure, attempts - 1, exc.retry_after)
         remember(self.request, decision)
+        attempt_id = getattr(self.request, _ATTEMPT_ATTRIBUTE, None)
+        if attempt_id and isinstance(exc, DeliveryError):
+            history.attempt_failed(
+                runtime.redis,
+                self.request.id,
+                attempt_id,
+                str(exc),
+                str(exc.reason),
+                dead=isinstance(decision, GiveUp),
+            )
         match decision:
             case GiveUp():
                 if isinstance(exc, DeliveryError):
@@ -231,18 +245,20 @@ def _silences() -> SilenceMuter:
 def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
     notification = Notification.from_dict(payload)
     ledger = RedisLedger(runtime.redis, notification.id, runtime.settings.lease_seconds)
-    if ledger.is_sent():
+    claimed = ledger.claim()  # one round trip: sent already, our lease, or someone else's
+    if claimed.claim is Claim.SENT:
         log.info("%s %s was already sent; skipping the duplicate", task.name, notification.id)
         return Delivered.DUPLICATE
+    if claimed.claim is Claim.BUSY:
+        raise LeaseBusy(notification.id, claimed.lease_left)
     # The bridge asked the silences before it enqueued; one added since still stops this.
     now = time.time()
     silenced = _silences().mutes(notification, now)
     if silenced is not None:
+        ledger.release_lease()
         record_muted(runtime.redis, [(notification, silenced)], now)
         log.info("%s %s not sent: %s", task.name, notification.id, silenced.reason)
         return Delivered.SILENCED
-    if not ledger.acquire_lease():
-        raise LeaseBusy(notification.id, ledger.lease_left())
     try:
         config, channel = runtime.channel(notification.channel)
         spec = CHANNELS[notification.channel].settings
@@ -252,10 +268,15 @@ def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
         wait = runtime.gate.turn(notification.id, buckets)
         if wait > 0:
             raise Throttled(notification.id, wait)
+        # A wait for a turn is no attempt; from here on the history records one.
+        attempt_id = history.attempt_started(runtime.redis, notification.id)
+        setattr(task.request, _ATTEMPT_ATTRIBUTE, attempt_id)  # settle() records the failure
         channel.send(notification, ledger)
-        ledger.mark_done()
-    finally:
+    except BaseException:
         ledger.release_lease()
+        raise
+    ledger.mark_done()  # marks sent and releases the lease in the same round trip
+    history.attempt_sent(runtime.redis, notification.id, attempt_id)
     return Delivered.SENT
 
 

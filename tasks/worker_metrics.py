@@ -17,7 +17,8 @@ Only ``notify.*`` tasks are counted:
 - ``klaxon_fallbacks_total{channel,fallback}``: dead letters sent once more through the
   channel's fallback (counted by ``tasks.fallback``).
 
-The same totals go to Redis (``klaxon:stats:workers``) for ``klaxon status``.
+The same totals go to Redis (``klaxon:stats:workers``) for ``klaxon status``, batched
+(``tasks.worker_totals``).
 
 Prefork workers run tasks in child processes, so the metrics use prometheus-client's
 multiprocess mode: each process writes its values to files in ``PROMETHEUS_MULTIPROC_DIR``
@@ -61,12 +62,12 @@ import redis
 from celery import signals
 
 from contract.settings import Settings
-from contract.stats import count_worker
 from tasks.app_instance import runtime
 from tasks.channels.errors import DeliveryError
 from tasks.fallback import fallback_sent
 from tasks.notify import Delivered
 from tasks.retry import GiveUp, RetryIn, WaitForTurn, decision_of
+from tasks.worker_totals import PendingTotals
 
 if TYPE_CHECKING:  # names only: importing prometheus-client here is too early (see above)
     from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -236,18 +237,22 @@ def _rule_id(request: object) -> str:
     return "unknown"
 
 
-def _count(field: str) -> None:
-    count_worker(runtime.redis, field)
+_totals = PendingTotals(lambda: runtime.redis)
+
+
+def _count(field: str, now: bool = False) -> None:
+    _totals.add(field, now=now)
 
 
 def _failed(channel: str, exc: object, dead: bool) -> None:
     error_type = str(exc.reason) if isinstance(exc, DeliveryError) else type(exc).__name__
+    if dead:
+        _count("dead")
+    _count("failed", now=True)  # rare: written at once, with any pending sends
     metrics = worker_metrics()
     metrics.failed.labels(channel, error_type).inc()
-    _count("failed")
     if dead:
         metrics.dead.labels(channel).inc()
-        _count("dead")
 
 
 def _on_prerun(task_id: str = "", task: object = None, **_: object) -> None:
@@ -392,6 +397,7 @@ def _on_process_init(**_: object) -> None:
 
 
 def _on_process_shutdown(pid: int | None = None, **_: object) -> None:
+    _totals.flush()
     try:
         if multiprocess_active():
             from prometheus_client import multiprocess  # noqa: PLC0415
@@ -402,6 +408,7 @@ def _on_process_shutdown(pid: int | None = None, **_: object) -> None:
 
 
 def _on_worker_shutdown(**_: object) -> None:
+    _totals.flush()
     if _serving.server is not None and os.getpid() == _serving.pid:
         _serving.server.shutdown()
         _serving.server.server_close()

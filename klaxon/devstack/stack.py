@@ -1,5 +1,5 @@
 """Start the dev stack in order: Kafka, Redis, topics, the inbox, the rules file, then Klaxon's
-own processes (workers, beat, Flower, the bridge); ``close`` stops all of it."""
+own processes (workers, beat, Flower, the bridge, the recorder, the API); ``close`` stops all."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ STANDARD_PORTS = {
     "flower": 5555,
     "metrics": 8003,
     "worker_metrics": 8004,
+    "recorder": 8005,
+    "api": 8080,
 }
 FLOWER_USER = "klaxon"
 
@@ -40,6 +42,7 @@ class Endpoints:
     flower_password: str = ""
     twilio_sid: str = ""
     twilio_token: str = ""
+    api_token: str = ""
 
     def url(self, name: str, path: str = "/") -> str:
         return f"http://{HOST}:{self.ports[name].number}{path}"
@@ -55,6 +58,7 @@ class DevStack:
             flower_password=secrets.token_urlsafe(9),
             twilio_sid="AC" + secrets.token_hex(16),
             twilio_token=secrets.token_hex(16),
+            api_token=secrets.token_hex(16),
         )
         self.servers: InboxServers | None = None
         self.config: DevConfig | None = None
@@ -117,6 +121,10 @@ class DevStack:
             KLAXON_DEV_INBOX_URL=ends.url("inbox", ""),
             KLAXON_DEV_TWILIO_SID=ends.twilio_sid,
             KLAXON_DEV_TWILIO_TOKEN=ends.twilio_token,
+            # The history: a SQLite file of this run's own, filled by the recorder.
+            KLAXON_DATABASE_URL=f"sqlite:///{self.run_dir / 'history.db'}",
+            KLAXON_RECORDER_PORT=str(ends.ports["recorder"].number),
+            KLAXON_API_PORT=str(ends.ports["api"].number),
         )
         self.config = write_dev_config(self.run_dir, ends.ports["smtp"].number, env)
         self.inbox.rule_names = self.config.rule_names
@@ -155,10 +163,33 @@ class DevStack:
         self.apps["bridge"] = start(
             "bridge", [python, "-m", "klaxon", "bridge"], env, cwd=PROJECT_ROOT
         )
+        self.apps["recorder"] = start(
+            "recorder", [python, "-m", "klaxon", "recorder", "--name", "dev"], env, cwd=PROJECT_ROOT
+        )
+        # The token goes to the API alone: the other processes have no use for it.
+        api_env = {**env, "KLAXON_API_TOKENS": f"write:{ends.api_token}"}
+        self.apps["api"] = start(
+            "api",
+            [
+                python,
+                "-m",
+                "klaxon",
+                "api",
+                "--host",
+                HOST,
+                "--port",
+                str(ends.ports["api"].number),
+            ],
+            api_env,
+            cwd=PROJECT_ROOT,
+        )
         self.apps["worker"].wait_for_log(" ready.", 90, self.stop)
         self.apps["bridge"].wait_for_log("assigned", 90, self.stop)
         infra.wait_for(
             lambda: infra.port_open(ends.ports["flower"].number), 60, "Flower", self.apps["flower"]
+        )
+        infra.wait_for(
+            lambda: infra.port_open(ends.ports["api"].number), 60, "the API", self.apps["api"]
         )
 
     # -- running -----------------------------------------------------------------------------
@@ -194,8 +225,18 @@ class DevStack:
             f"user {FLOWER_USER}  password {ends.flower_password}",
             f"  Metrics         bridge {ends.url('metrics', '/metrics')}{ports['metrics'].note}"
             f"   workers {ends.url('worker_metrics', '/metrics')}{ports['worker_metrics'].note}",
+            f"  API             {ends.url('api', '/api/v1')}{ports['api'].note}   "
+            f"token {ends.api_token}",
+            f'                  curl -H "Authorization: Bearer {ends.api_token}" '
+            f"{ends.url('api', '/api/v1/notifications')}",
+            f"  History         {self.run_dir / 'history.db'} (SQLite; recorder metrics "
+            f"{ends.url('recorder', '/metrics')}{ports['recorder'].note})",
             f"  Rules           {self.config.path} (from config/dev.yaml)",
-            "  Workers         one worker on every channel queue (threads, 8); beat; the bridge",
+            "  Workers         one worker on every channel queue (threads, 8); beat; the bridge;"
+            " the recorder",
+            # For klaxon explain / replay / status in another shell (docs/rules-testing.md).
+            f"  Shell           export KAFKA_BOOTSTRAP_SERVERS={ends.kafka} "
+            f"REDIS_URL={ends.redis.url} RULES_CONFIG_PATH={self.config.path}",
             f"processes: {pids}",
             f"inbox page: {ends.url('inbox')}",
             f"quiet one:  REDIS_URL={ends.redis.url} klaxon silence add "

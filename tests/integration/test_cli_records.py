@@ -19,6 +19,8 @@ from contract.settings import Settings
 from klaxon.cli import main
 from tasks.deadletters import DeadLetter, DeadLetterStore
 from tests.conftest import Stack
+from tests.support.databases import sqlite_url
+from tests.support.history import record_outbox
 from tests.support.http_sink import Answer, HttpSink
 from tests.support.kafka import committed
 from tests.support.queues import drained
@@ -29,12 +31,13 @@ DAY = 86400.0
 
 
 @pytest.fixture
-def cli(redis_url: str) -> Iterator[Callable[..., Result]]:
-    """Run ``klaxon ARGS`` in-process against the test Redis."""
+def cli(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Result]]:
+    """Run ``klaxon ARGS`` in-process against the test Redis and a history of its own."""
     runner = CliRunner()
+    env = {"REDIS_URL": redis_url, "KLAXON_DATABASE_URL": sqlite_url(tmp_path)}
 
     def run(*args: str) -> Result:
-        return runner.invoke(main, list(args), env={"REDIS_URL": redis_url})
+        return runner.invoke(main, list(args), env=env)
 
     yield run
 
@@ -172,6 +175,8 @@ def test_alerts_active_stats_and_cleanup_show_what_the_bridge_recorded(
     topic: str,
     write_config: Callable[..., Path],
     cli: Callable[..., Result],
+    redis_client: redis.Redis,
+    tmp_path: Path,
 ) -> None:
     """Alerts from real readings: one firing, two resolved (one long ago); stats, cleanup."""
     # Alert events to a topic of this test's own: the default one belongs to other tests.
@@ -196,6 +201,7 @@ def test_alerts_active_stats_and_cleanup_show_what_the_bridge_recorded(
         message="the five readings stored and committed",
     )
 
+    record_outbox(redis_client, sqlite_url(tmp_path))
     (firing,) = lines_of_json(cli("alerts", "active", "--json"))
     assert {k: v for k, v in firing.items() if k not in ("id", "metadata")} == {
         "rule_id": "temp_high",

@@ -146,7 +146,7 @@ def test_dev_demo_delivers_every_channel_and_a_resolve(start_dev: Any) -> None:
     run = start_dev("--demo-seconds", str(DEMO_SECONDS))
     inbox_url = run.value("inbox page:")
     pids = run.pids()
-    assert {"kafka", "redis", "worker", "beat", "flower", "bridge"} <= set(pids)
+    assert {"kafka", "redis", "worker", "beat", "flower", "bridge", "recorder", "api"} <= set(pids)
 
     received = wait_until(
         lambda: get_json(f"{inbox_url}api/inbox"), 60, 0.5, "a notification in /api/inbox"
@@ -167,6 +167,21 @@ def test_dev_demo_delivers_every_channel_and_a_resolve(start_dev: Any) -> None:
     groups = wait_until(grouped, 60, 0.5, "grouped stolen-pattern Slack messages")
     cameras = [camera for _, camera in groups]
     assert len(cameras) == len(set(cameras)) > 1, groups
+
+    # The printed token lists the demo's deliveries through the API (recorder -> SQLite).
+    api_url, _, token = run.value("  API").partition("   token ")
+    request = urllib.request.Request(
+        f"{api_url.strip()}/notifications?status=sent",
+        headers={"Authorization": f"Bearer {token.strip()}"},
+    )
+
+    def sent() -> list[Any]:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            items: list[Any] = json.loads(response.read())["items"]
+        return items
+
+    delivered = wait_until(sent, 30, 0.5, "a sent notification in the API")
+    assert {n["channel"] for n in delivered} <= set(CHANNELS)
 
     code = run.process.wait(90)
     assert code == 0, run.output

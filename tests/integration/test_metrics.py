@@ -33,11 +33,12 @@ from contract.celery_app import make_app
 from contract.health import bridge_readiness, serve
 from contract.notification import Notification, Source
 from contract.settings import Settings
-from contract.stats import StatsRecorder, count_worker
+from contract.stats import StatsRecorder
 from ingest.lag import update_lag
 from ingest.queue_depth import update_queue_depth
 from klaxon.status_cli import collect, render, status
 from tasks.deadletters import DeadLetter, DeadLetterStore
+from tasks.worker_totals import PendingTotals
 from tests.conftest import Stack
 from tests.support import processes
 from tests.support.http_sink import Answer, HttpSink
@@ -476,9 +477,11 @@ def test_status_shows_bridges_workers_dead_letters_alerts_and_queues(
         {"started_at": now - 5, "events": 5, "matches": 1, "enqueued": 1, "rejected": 0}
     )
     assert 0 < redis_client.ttl("klaxon:stats:bridge:host-a:1") <= 120
-    count_worker(redis_client, "sent", 4)
-    count_worker(redis_client, "failed", 2)
-    count_worker(redis_client, "dead", 1)
+    totals = PendingTotals(lambda: redis_client)  # what the workers write their totals with
+    for name, amount in (("sent", 4), ("failed", 2), ("dead", 1)):
+        for _ in range(amount):
+            totals.add(name)
+    totals.flush()
     DeadLetterStore(redis_client).add(dead_letter("dead-1", "webhook"))
     redis_client.hset("klaxon:alerts:active", mapping={"rule:a": "1", "rule:b": "1"})
     make_app(Settings(redis_url=redis_url)).send_task(

@@ -16,6 +16,8 @@ import redis
 from contract.schema_registry import SchemaRegistry
 from ingest.decoding import Decoder
 from tests.conftest import Stack
+from tests.support.databases import sqlite_url
+from tests.support.history import record_outbox
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import create_topics, read_all
 from tests.support.processes import ROOT
@@ -77,12 +79,15 @@ def test_the_seed_scenario_triggers_once_and_resolves_with_the_resolution_value(
     write_config: Callable[..., Path],
     redis_client: redis.Redis,
     registry: SchemaRegistryDouble,
+    tmp_path: Path,
 ) -> None:
     """25.5, 82.5, 83.0, 81.0 against > 82.0: one trigger, nothing on 83.0, a resolve at 81.0."""
-    create_topics(kafka, "klaxon.alert-events")
+    # A topic of this test's own: read_all counts its messages, which no other test adds to.
+    events_topic = f"{topic}.alert-events"
+    create_topics(kafka, events_topic)
     config = threshold_config(write_config, sink, topic)
     stack.worker(config)
-    stack.bridge(config)
+    stack.bridge(config, KLAXON_ALERT_EVENTS_TOPIC=events_topic)
     producer = ReadingProducer(kafka, topic)
     producer.send(
         reading("tank-1", "temperature", 25.5, 0),
@@ -98,7 +103,14 @@ def test_the_seed_scenario_triggers_once_and_resolves_with_the_resolution_value(
     assert transitions(sink) == ["trigger", "resolve"]
     assert posts[1].json()["message"] == "tank-1 temperature back to 81.0 after 4m"
 
-    history = klaxon("alerts", "history", "--json", env={"REDIS_URL": stack.base_env["REDIS_URL"]})
+    database = sqlite_url(tmp_path)
+    record_outbox(redis_client, database)
+    history = klaxon(
+        "alerts",
+        "history",
+        "--json",
+        env={"REDIS_URL": stack.base_env["REDIS_URL"], "KLAXON_DATABASE_URL": database},
+    )
     assert history.returncode == 0, history.stderr
     (event,) = [json.loads(line) for line in history.stdout.splitlines()]
     assert event["rule_id"] == "temp_high" and event["device_id"] == "tank-1"
@@ -108,8 +120,8 @@ def test_the_seed_scenario_triggers_once_and_resolves_with_the_resolution_value(
     assert event["resolved_at"] - event["triggered_at"] == 240
 
     # The stack sets SCHEMA_REGISTRY_URL, so alert events carry registry framing.
-    decoder = Decoder("klaxon.alert-events", "registry", registry=SchemaRegistry(registry.url))
-    published = [decoder.decode(m.value()) for m in read_all(kafka, "klaxon.alert-events", 2)]
+    decoder = Decoder(events_topic, "registry", registry=SchemaRegistry(registry.url))
+    published = [decoder.decode(m.value()) for m in read_all(kafka, events_topic, 2)]
     mine = [p for p in published if p["id"] == event["id"]]
     assert [p["transition"] for p in mine] == ["trigger", "resolve"]
     assert mine[1]["is_resolved"] is True and mine[1]["resolution_value"] == 81.0

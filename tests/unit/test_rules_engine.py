@@ -275,3 +275,25 @@ def test_topics_include_stateful_only_topics() -> None:
     assert engine.topics == frozenset({"devices.readings"})
     assert engine.evaluate("devices.readings", {"metric": "temperature", "value": 40}) == []
     assert [r.id for r in engine.stateful("devices.readings")] == ["temp"]
+
+
+def test_regexes_on_one_field_match_as_each_rule_alone_in_config_order() -> None:
+    """Regex rules searched as one RE2 set match exactly what each rule's own test matches."""
+    patterns = ["^AB[0-9]", "B1", "^A", "C$", "[0-9]{3}", "^Z", "AB1", "X|Y", "^$", "1C"]
+    items = [
+        rule(
+            f"re{index}",
+            [{"field": "plate.normalized_text", "operator": "regex", "value": pattern}]
+            + ([{"field": "lane", "operator": "equals", "value": 2}] if index == 4 else []),
+        )
+        for index, pattern in enumerate(patterns)
+    ]
+    items.insert(3, rule("speed", [{"field": "speed", "operator": "greater_than", "value": 50}]))
+    engine = engine_for(*items)
+    rnd = random.Random(5)
+    for _ in range(300):
+        text = "".join(rnd.choice("AB1C23XZ") for _ in range(rnd.randint(0, 5)))
+        event = plate(text, speed=rnd.choice([10, 60]), lane=rnd.choice([1, 2]))
+        one_by_one = [r.id for r in engine.rules_for("plates") if r.matches(event)]
+        assert ids(engine.evaluate("plates", event)) == one_by_one, event
+    assert engine.evaluate("plates", {"plate": {"normalized_text": 7}}) == []

@@ -1,0 +1,157 @@
+"""The API's request and response bodies (Pydantic): the OpenAPI document is made from these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+
+class FieldError(Model):
+    field: str = Field(description="Where the problem is, e.g. query.limit or path.alert_id")
+    message: str
+
+
+class ErrorBody(Model):
+    error: str
+    fields: list[FieldError] = Field(default_factory=list)
+
+
+class Alert(Model):
+    id: str
+    rule_id: str
+    device_id: str
+    kind: str
+    metric: str | None
+    operator: str | None
+    threshold_value: float | None
+    current_value: float | None
+    triggered_at: float
+    is_resolved: bool
+    resolved_at: float | None
+    resolution_value: float | None
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+    rejected_at: float | None = None
+    rejected_by: str | None = None
+    duration_seconds: float | None
+
+
+class AlertPage(Model):
+    items: list[Alert]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end"
+    )
+
+
+class TimelineStep(Model):
+    kind: str = Field(description="trigger, resolve, ack, unack, reject, escalation, reminder, ...")
+    at: float
+    actor: str
+    note: str
+    detail: dict[str, Any]
+
+
+class AlertDetail(Model):
+    alert: Alert
+    timeline: list[TimelineStep]
+
+
+class Notification(Model):
+    id: str
+    rule_id: str
+    channel: str
+    recipients: list[str]
+    transition: str
+    alert_id: str | None
+    status: str = Field(
+        description="queued, sent, retrying, dead, silenced, grouped, fallback, ..."
+    )
+    reason: str
+    created_at: float
+    updated_at: float
+
+
+class NotificationPage(Model):
+    items: list[Notification]
+    next_cursor: str | None
+
+
+class Attempt(Model):
+    number: int
+    attempt_id: str
+    outcome: str = Field(description="started (in flight or crashed), failed or sent")
+    started_at: float | None
+    finished_at: float | None
+    error: str
+    reason: str
+
+
+class NotificationDetail(Model):
+    notification: Notification
+    attempts: list[Attempt]
+
+
+class DeadLetter(Model):
+    id: str
+    rule_id: str
+    channel: str
+    recipients_left: list[str]
+    message: str
+    error: str
+    reason: str
+    attempts: int
+    first_failure_at: float
+    last_failure_at: float
+    notification: dict[str, Any]
+
+
+class DeadLetterList(Model):
+    items: list[DeadLetter]
+
+
+class Requeued(Model):
+    requeued: str
+
+
+class Purged(Model):
+    purged: str
+
+
+class Rule(Model):
+    id: str
+    name: str
+    kind: str = Field(description="match, threshold or stateful_match")
+    enabled: bool
+    priority: str
+    source: str
+    channels: list[str]
+
+
+class Problem(Model):
+    file: str
+    rule_id: str | None
+    field: str
+    message: str
+    warning: bool
+
+
+class Rules(Model):
+    path: str
+    valid: bool
+    rules: list[Rule]
+    channels: list[str] = Field(description="Enabled channels (their settings are never shown)")
+    problems: list[Problem]
+
+
+class Status(Model):
+    version: str
+    redis: bool
+    database: bool
+    outbox_length: int | None
+    active_alerts: int | None
+    dead_letters: int | None

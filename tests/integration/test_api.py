@@ -1,0 +1,230 @@
+"""The HTTP API on real Redis and a real history database: auth, errors, pages, no secrets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from contract import outbox
+from contract.celery_app import make_app
+from contract.outbox import AttemptOutcome, NotificationStatus
+from contract.settings import Settings
+from history.database import make_engine
+from history.queries import History
+from klaxon.api.app import Services, create_app, requeuer
+from klaxon.api.tokens import TokenConfigError, parse_tokens
+from tasks.deadletters import DeadLetter, DeadLetterStore
+from tests.support.databases import sqlite_url
+from tests.support.history import record_outbox
+
+READ = "read-token-0123456789abcdef"
+WRITE = "write-token-0123456789abcdef"
+SECRET = "hook-secret-5f0c1e2d3b4a"
+
+
+@pytest.fixture
+def app(
+    tmp_path: Path,
+    redis_client: redis.Redis,
+    redis_url: str,
+    write_config: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[FastAPI]:
+    monkeypatch.setenv("WEBHOOK_TOKEN", SECRET)
+    rules = write_config(
+        {
+            "webhook": {
+                "url": f"https://hooks.example.com/{SECRET}",
+                "headers": {"Authorization": "Bearer ${WEBHOOK_TOKEN}"},
+            }
+        },
+        [
+            {
+                "id": "watch",
+                "notify": ["webhook"],
+                "conditions": [{"field": "camera_id", "operator": "exists"}],
+                "message_template": "seen {camera_id}",
+            }
+        ],
+    )
+    url = sqlite_url(tmp_path)
+    engine = make_engine(url)
+    services = Services(
+        history=History(engine),
+        redis=redis_client,
+        tokens=parse_tokens(f"read:{READ},write:{WRITE}"),
+        rules_path=rules,
+        default_topic="plates",
+        requeue=requeuer(make_app(Settings(redis_url=redis_url))),
+    )
+    app = create_app(services)
+    app.state.database_url = url
+    yield app
+    engine.dispose()
+
+
+def _client(app: FastAPI, token: str | None = READ) -> TestClient:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return TestClient(app, headers=headers, raise_server_exceptions=True)
+
+
+def _letter(letter_id: str) -> DeadLetter:
+    return DeadLetter(
+        id=letter_id, rule_id="watch", channel="webhook", recipients_left=[], message="m",
+        error="answered 400", reason="client_error", attempts=1, first_failure_at=1.0,
+        last_failure_at=2.0, notification={"id": letter_id, "channel": "webhook"},
+    )  # fmt: skip
+
+
+def _history(client: redis.Redis, app: FastAPI) -> None:
+    """Two alerts (one resolved, acknowledged first) and a notification sent at the third try."""
+    records: list[outbox.Record] = []
+    for alert_id, at, resolved in (("a-old", 100.0, 400.0), ("a-new", 200.0, None)):
+        event: dict[str, Any] = {
+            "id": alert_id, "rule_id": "temp_high", "device_id": "tank-1", "kind": "threshold",
+            "metric": "temperature", "operator": ">", "threshold_value": 82.0,
+            "current_value": 82.5, "triggered_at": at, "is_resolved": False, "resolved_at": None,
+            "resolution_value": None, "metadata": {},
+        }  # fmt: skip
+        records.append(outbox.alert_event(event, "trigger"))
+        if resolved:
+            records.append(outbox.alert_action(outbox.Kind.ACK, alert_id, actor="ana", at=150.0))
+            resolved_event = {
+                **event,
+                "is_resolved": True,
+                "resolved_at": resolved,
+                "resolution_value": 81.0,
+            }
+            records.append(outbox.alert_event(resolved_event, "resolve"))
+    records.append(outbox.notification_queued("n1", "temp_high", "webhook", [], "trigger", "a-old"))
+    for number, final in enumerate((False, False, True)):
+        records.append(outbox.attempt("n1", f"t{number}", AttemptOutcome.STARTED))
+        records.append(
+            outbox.attempt(
+                "n1",
+                f"t{number}",
+                AttemptOutcome.SENT if final else AttemptOutcome.FAILED,
+                status=NotificationStatus.SENT if final else NotificationStatus.RETRYING,
+                error="" if final else "answered 503",
+                reason="" if final else "server_error",
+            )
+        )
+    outbox.append_batch(client, records)
+    record_outbox(client, app.state.database_url)
+
+
+def test_no_token_is_401_and_an_unknown_token_too(app: FastAPI) -> None:
+    """Every /api/v1 endpoint refuses a request without a configured bearer token."""
+    for token in (None, "not-a-configured-token-at-all"):
+        response = _client(app, token).get("/api/v1/alerts")
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.json()["fields"][0]["field"] == "header.Authorization"
+    assert _client(app, None).get("/healthz").status_code == 200
+
+
+def test_a_read_token_gets_403_on_requeue_and_a_write_token_requeues(
+    app: FastAPI, redis_client: redis.Redis
+) -> None:
+    """Write endpoints need a write token; requeue puts the task back on its queue."""
+    store = DeadLetterStore(redis_client)
+    store.add(_letter("d1"))
+    forbidden = _client(app, READ).post("/api/v1/dead-letters/d1/requeue")
+    assert forbidden.status_code == 403
+    assert forbidden.json()["error"] == "this endpoint needs a write token"
+    assert store.get("d1") is not None
+    assert _client(app, READ).get("/api/v1/dead-letters/d1").json()["reason"] == "client_error"
+
+    done = _client(app, WRITE).post("/api/v1/dead-letters/d1/requeue")
+    assert (done.status_code, done.json()) == (200, {"requeued": "d1"})
+    assert store.get("d1") is None
+    (message,) = redis_client.lrange("notify.webhook", 0, -1)
+    assert json.loads(message)["headers"]["id"] == "d1"
+    missing = _client(app, WRITE).post("/api/v1/dead-letters/d1/requeue")
+    assert missing.status_code == 404
+    assert missing.json()["fields"] == [
+        {"field": "path.letter_id", "message": missing.json()["error"]}
+    ]
+
+    store.add(_letter("d2"))
+    assert _client(app, READ).delete("/api/v1/dead-letters/d2").status_code == 403
+    assert _client(app, WRITE).delete("/api/v1/dead-letters/d2").json() == {"purged": "d2"}
+    assert _client(app).get("/api/v1/dead-letters").json() == {"items": []}
+
+
+def test_errors_are_json_naming_the_field(app: FastAPI) -> None:
+    """A bad limit, a forged cursor and an oversized body each say what was wrong."""
+    client = _client(app)
+    invalid = client.get("/api/v1/notifications", params={"limit": 0, "status": "lost"})
+    assert invalid.status_code == 422
+    assert {f["field"] for f in invalid.json()["fields"]} == {"query.limit", "query.status"}
+    forged = client.get("/api/v1/alerts", params={"cursor": "bm90LWEtY3Vyc29y"})
+    assert forged.status_code == 400
+    assert forged.json()["fields"][0]["field"] == "query.cursor"
+    huge = _client(app, WRITE).post("/api/v1/dead-letters/x/requeue", content=b"x" * 70_000)
+    assert huge.status_code == 413
+    assert huge.json()["fields"][0]["field"] == "body"
+
+
+def test_alerts_pages_timeline_and_a_notification_with_three_attempts(
+    app: FastAPI, redis_client: redis.Redis
+) -> None:
+    """History newest first in pages of one; the timeline; every attempt of a notification."""
+    _history(redis_client, app)
+    client = _client(app)
+    first = client.get("/api/v1/alerts", params={"limit": 1}).json()
+    assert [a["id"] for a in first["items"]] == ["a-new"]
+    second = client.get("/api/v1/alerts", params={"limit": 1, "cursor": first["next_cursor"]})
+    assert [a["id"] for a in second.json()["items"]] == ["a-old"]
+    assert second.json()["next_cursor"] is None
+    assert [a["id"] for a in client.get("/api/v1/alerts?resolved=true").json()["items"]] == [
+        "a-old"
+    ]
+
+    detail = client.get("/api/v1/alerts/a-old").json()
+    assert detail["alert"]["acknowledged_by"] == "ana"
+    assert detail["alert"]["duration_seconds"] == 300.0
+    assert [(s["kind"], s["at"]) for s in detail["timeline"]] == [
+        ("trigger", 100.0),
+        ("ack", 150.0),
+        ("resolve", 400.0),
+    ]
+    assert client.get("/api/v1/alerts/nope").status_code == 404
+
+    listed = client.get("/api/v1/notifications", params={"status": "sent"}).json()["items"]
+    assert [(n["id"], n["alert_id"]) for n in listed] == [("n1", "a-old")]
+    shown = client.get("/api/v1/notifications/n1").json()
+    assert [(a["number"], a["outcome"], a["reason"]) for a in shown["attempts"]] == [
+        (1, "failed", "server_error"),
+        (2, "failed", "server_error"),
+        (3, "sent", ""),
+    ]
+
+
+def test_rules_and_status_show_no_secret(app: FastAPI, redis_client: redis.Redis) -> None:
+    """The rules report lists rules and channel names; no response carries a secret."""
+    client = _client(app)
+    rules = client.get("/api/v1/rules")
+    assert rules.json()["valid"] is True, rules.json()["problems"]
+    assert [(r["id"], r["kind"], r["channels"]) for r in rules.json()["rules"]] == [
+        ("watch", "match", ["webhook"])
+    ]
+    status = client.get("/api/v1/status").json()
+    assert status["redis"] is True and status["database"] is True
+    for path in ("/api/v1/rules", "/api/v1/status", "/api/v1/openapi.json"):
+        assert SECRET not in client.get(path).text
+
+
+def test_tokens_need_a_role_and_length() -> None:
+    """A malformed KLAXON_API_TOKENS names the entry that is wrong."""
+    with pytest.raises(TokenConfigError, match="entry 2: role 'admin'"):
+        parse_tokens(f"read:{READ},admin:{WRITE}")
+    with pytest.raises(TokenConfigError, match="entry 1: a token needs at least 16"):
+        parse_tokens("write:short")
