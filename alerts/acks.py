@@ -18,8 +18,9 @@ States (docs/alerts.md draws them)::
 
 A hit never resolves: ack or reject closes it (it leaves ``klaxon:alerts:active``).
 Each action is one Lua script that checks the state, changes it, appends the history
-entry and the outbox record (``alerts.outbox``), so two people acking at once get one ack
-and one clear refusal.
+entry and the outbox record (``contract.outbox``'s Lua append: kind ack / unack / reject,
+actor, note, and the rule and new state as detail), so two people acking at once get one
+ack and one clear refusal.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ from enum import StrEnum
 import redis
 
 from alerts.due import DUE_KEY, DueItem
-from alerts.outbox import LUA_APPEND, OUTBOX_KEY, OUTBOX_MAXLEN, OutboxKind, outbox_time
 from alerts.store import ACTIVE_KEY
 from contract.jsonsafe import JsonObject
+from contract.outbox import LUA_APPEND, OUTBOX_STREAM, Kind
 from contract.redis_replies import text, text_fields, texts
 
 ALERT_PREFIX = "klaxon:alert"
@@ -100,7 +101,7 @@ _ACT = (
     + """
 local key, history, due, outbox, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local action, by, note_text, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local maxlen, ttl, alert_id, at_text = ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local ttl, alert_id = tonumber(ARGV[5]), ARGV[6]
 local raw = redis.call('HGETALL', key)
 if #raw == 0 then return {'unknown', ''} end
 local st = {}
@@ -145,8 +146,9 @@ elseif (st['repeat'] or '') ~= '' then
     redis.call('HSET', key, 'next_reminder', n)
   end
 end
-outbox_append(outbox, maxlen, {kind = action, alert_id = alert_id, rule_id = st['rule_id'],
-                               by = by, [note] = note_text, at = at_text, state = new})
+-- Keyed by the entry itself: each action is a step of its own, even a second ack.
+outbox_alert_action(outbox, action, '', alert_id, by, note_text, at,
+                    {rule_id = st['rule_id'], state = new})
 redis.call('HINCRBY', KEYS[6], action .. ':' .. st['rule_id'], 1)
 return {'ok', new}
 """
@@ -243,21 +245,21 @@ class AckBook:
         pipe.execute()
 
     def ack(self, alert_id: str, by: str, comment: str, at: float) -> AckState:
-        return self._apply(OutboxKind.ACK, alert_id, by, comment, at)
+        return self._apply(Kind.ACK, alert_id, by, comment, at)
 
     def unack(self, alert_id: str, by: str, comment: str, at: float) -> AckState:
-        return self._apply(OutboxKind.UNACK, alert_id, by, comment, at)
+        return self._apply(Kind.UNACK, alert_id, by, comment, at)
 
     def reject(self, alert_id: str, by: str, reason: str, at: float) -> AckState:
-        return self._apply(OutboxKind.REJECT, alert_id, by, reason, at)
+        return self._apply(Kind.REJECT, alert_id, by, reason, at)
 
-    def _apply(self, action: OutboxKind, alert_id: str, by: str, note: str, at: float) -> AckState:
+    def _apply(self, action: Kind, alert_id: str, by: str, note: str, at: float) -> AckState:
         reply = self._act(
             keys=[
                 record_key(alert_id),
                 history_key(alert_id),
                 DUE_KEY,
-                OUTBOX_KEY,
+                OUTBOX_STREAM,
                 ACTIVE_KEY,
                 COUNTS_KEY,
             ],
@@ -266,10 +268,8 @@ class AckBook:
                 by,
                 note,
                 repr(at),
-                OUTBOX_MAXLEN,
                 RECORD_TTL_SECONDS,
                 alert_id,
-                outbox_time(at),
             ],
         )
         verdict, detail = texts(reply)
@@ -331,7 +331,7 @@ def action_counts(client: redis.Redis) -> dict[tuple[str, str], int]:
     return counts
 
 
-def _refusal(action: OutboxKind, alert_id: str, verdict: str, detail: str) -> str:
+def _refusal(action: Kind, alert_id: str, verdict: str, detail: str) -> str:
     if verdict == "unknown":
         return f"no acknowledgeable alert with id {alert_id!r}"
     if verdict == "resolved":
@@ -344,7 +344,7 @@ def _refusal(action: OutboxKind, alert_id: str, verdict: str, detail: str) -> st
             f"alert {alert_id} is a stateful alert, not a hit: only a hit can be rejected "
             "(acknowledge it instead; it resolves when its condition clears)"
         )
-    if action == OutboxKind.UNACK:
+    if action == Kind.UNACK:
         return f"alert {alert_id} is {detail}, not acknowledged: there is nothing to unack"
     return f"alert {alert_id} is already {detail}"
 

@@ -29,8 +29,8 @@ import redis
 from alerts.acks import COUNTS_KEY, AckBook, AckState, history_key, record_key
 from alerts.due import DUE_KEY, DueItem, FollowUp, reminder_gap
 from alerts.humanize import duration
-from alerts.outbox import LUA_APPEND, OUTBOX_KEY, OUTBOX_MAXLEN, outbox_time
 from contract.notification import Notification, Source, TransitionKind
+from contract.outbox import LUA_APPEND, OUTBOX_STREAM
 from contract.redis_replies import text
 from rules.compose import compose
 from rules.model import BaseRule
@@ -52,10 +52,12 @@ end
 local entry = {action = kind, at = tonumber(at)}
 entry[kind] = tonumber(number)
 redis.call('RPUSH', history, cjson.encode(entry))
-local record = {kind = kind, alert_id = alert_id, rule_id = rule_id, by = 'klaxon',
-                at = ARGV[10]}
-record[kind] = tonumber(number)
-outbox_append(outbox, ARGV[9], record)
+-- Keyed by (alert, follow-up): the same one is only ever one line of the timeline. Its
+-- step counts from 1: the reminder's number, the escalation step's place in the rule.
+local step = tonumber(number)
+if kind == 'escalation' then step = step + 1 end
+outbox_alert_action(outbox, kind, member, alert_id, 'klaxon', '', at,
+                    {rule_id = rule_id, step = step})
 redis.call('HINCRBY', counts, kind .. ':' .. rule_id, 1)
 return 1
 """
@@ -122,7 +124,7 @@ class FollowUps:
                     DUE_KEY,
                     record_key(item.alert_id),
                     history_key(item.alert_id),
-                    OUTBOX_KEY,
+                    OUTBOX_STREAM,
                     COUNTS_KEY,
                 ],
                 args=[
@@ -134,8 +136,6 @@ class FollowUps:
                     repr(following.due_at) if following else "0",
                     item.alert_id,
                     planned.rule_id,
-                    OUTBOX_MAXLEN,
-                    outbox_time(now),
                 ],
                 client=pipe,
             )

@@ -1,7 +1,8 @@
 """What a muted notification leaves behind in Redis, written in one round trip.
 
     klaxon:outbox                          stream  one record per muted notification, kind
-                                                   "notification" (alerts.outbox owns the
+                                                   "notification" with its status, reason
+                                                   and ref (contract.outbox owns the
                                                    stream and the record format)
     klaxon:muted-alert:<alert>:<channel>   string  the status that muted an alert's trigger
                                                    (its resolve is then muted too, unless the
@@ -17,13 +18,14 @@ twice (its reader keeps the last), the rest is keyed by id.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 
 import redis
 
 from alerts.muting.muter import Muted, Status, alert_id_of
-from alerts.outbox import OutboxKind, append, outbox_time
+from contract import outbox
 from contract.notification import Notification, TransitionKind
 
 CATCH_UP_PENDING_KEY = "klaxon:catchup:pending"
@@ -57,22 +59,22 @@ def record_muted(
     """Write what each muted notification leaves behind (the caller counts it)."""
     if not muted:
         return
-    at = outbox_time(now)
+    at = dt.datetime.fromtimestamp(now, dt.UTC).isoformat()
     pipe = client.pipeline(transaction=False)
     for notification, why in muted:
-        record = {
-            "kind": OutboxKind.NOTIFICATION.value,
-            "id": notification.id,
-            "rule_id": notification.rule_id,
-            "channel": notification.channel,
-            "transition": str(notification.transition),
-            "status": str(why.status),
-            "reason": why.reason,
-            "ref": why.ref,
-            "at": at,
-        }
-        append(pipe, record)
         alert_id = alert_id_of(notification)
+        record = outbox.notification_status(
+            notification.id,
+            outbox.NotificationStatus(str(why.status)),
+            why.reason,
+            rule_id=notification.rule_id,
+            channel=notification.channel,
+            at=now,
+            transition=str(notification.transition),
+            alert_id=alert_id,
+            ref=why.ref,
+        )
+        outbox.append(pipe, record)
         if alert_id is not None and notification.transition in OPENING:
             pipe.set(
                 muted_alert_key(alert_id, notification.channel),

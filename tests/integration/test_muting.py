@@ -21,8 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.muting.inhibition import FIRING_KEY
 from alerts.muting.sweep import catch_up_summaries
-from alerts.outbox import read_outbox
 from contract.celery_app import make_app
+from contract.jsonsafe import JsonObject
 from contract.publisher import CeleryPublisher
 from contract.settings import Settings
 from klaxon.silence_cli import silence
@@ -33,6 +33,7 @@ from tests.support.fakes import Clock
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PlateProducer, create_topics, plate_event
 from tests.support.muting import TOPIC, PipelineOnClock
+from tests.support.outbox import notification_records
 from tests.support.processes import ROOT
 from tests.support.queues import drained
 from tests.support.schema_registry import SchemaRegistryDouble
@@ -106,8 +107,8 @@ def worker_muted(port: int, rule_id: str) -> float | None:
     return None
 
 
-def outbox(client: redis.Redis, status: str) -> list[dict[str, Any]]:
-    return [r for r in read_outbox(client) if r.get("status") == status]
+def outbox(client: redis.Redis, status: str) -> list[JsonObject]:
+    return [r.data for r in notification_records(client, status)]
 
 
 def plates(sink: HttpSink) -> list[str]:

@@ -7,6 +7,7 @@ sweep's follow-ups are planned and taken as ``tasks.sweep`` does, with ``now`` i
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,17 +19,21 @@ from alerts.followups import FollowUps
 from alerts.lifecycle import Lifecycle
 from alerts.muting.silences import SilenceMuter, SilenceStore
 from alerts.muting.stage import MuteStage
-from alerts.outbox import outbox_time, read_outbox
 from alerts.stateful_stage import Change, StatefulStage
 from alerts.store import AlertStore
 from contract.notification import Notification, Source, TransitionKind
+from history.database import make_engine
+from history.queries import History
 from ingest.cooldown import Cooldowns
 from ingest.decoding import Decoder
 from ingest.pipeline import Decoded, Pipeline
 from ingest.queue_depth import update_queue_depth
 from rules.engine import RuleEngine
 from rules.model import BaseRule
+from tests.support.databases import sqlite_url
 from tests.support.fakes import Clock, FakeMessage
+from tests.support.history import record_outbox
+from tests.support.outbox import notification_records, read_outbox
 from tests.support.rules import compile_rules
 
 TOPIC = "devices.readings"
@@ -116,12 +121,68 @@ def test_acks_are_appended_to_the_outbox_stream(redis_client: redis.Redis) -> No
     tank.book.ack(alert, "ana", "on it", T0 + 5)
     tank.book.unack(alert, "bo", "", T0 + 9)
 
-    entries = read_outbox(redis_client)
-    assert [(e["kind"], e["alert_id"], e["by"], e["comment"], e["at"]) for e in entries] == [
-        ("ack", alert, "ana", "on it", outbox_time(T0 + 5)),
-        ("unack", alert, "bo", "", outbox_time(T0 + 9)),
+    entries = [(e.kind, e.key, e.data) for e in read_outbox(redis_client) if e.kind != "alert"]
+    assert entries == [
+        (
+            "ack",
+            "",
+            {
+                "alert_id": alert,
+                "actor": "ana",
+                "note": "on it",
+                "at": T0 + 5,
+                "rule_id": "tank_temperature_high",
+                "state": "acknowledged",
+            },
+        ),
+        (
+            "unack",
+            "",
+            {
+                "alert_id": alert,
+                "actor": "bo",
+                "note": "",
+                "at": T0 + 9,
+                "rule_id": "tank_temperature_high",
+                "state": "open",
+            },
+        ),
     ]
-    assert {e["rule_id"] for e in entries} == {"tank_temperature_high"}
+
+
+def test_what_the_lua_scripts_append_is_recorded_on_the_alerts_sql_timeline(
+    redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """A reminder, an escalation step, an ack and an unack reach the history as timeline steps."""
+    tank = Tank(redis_client, repeat=["7m"], escalation=ESCALATION[:1])
+    alert = tank.trigger()
+    assert len(tank.sweep(T0 + 7 * MINUTE)) == 1
+    assert len(tank.sweep(T0 + 10 * MINUTE)) == 1
+    tank.book.ack(alert, "ana", "on it", T0 + 11 * MINUTE)
+    tank.book.unack(alert, "bo", "", T0 + 12 * MINUTE)
+
+    url = sqlite_url(tmp_path)
+    appended = len(read_outbox(redis_client))
+    assert record_outbox(redis_client, url) == appended  # none skipped as undecodable
+    engine = make_engine(url)
+    try:
+        steps = [(t.kind, t.actor, t.note, t.at) for t in History(engine).timeline(alert)]
+        details = [t.detail for t in History(engine).timeline(alert)]
+    finally:
+        engine.dispose()
+    assert steps == [
+        ("reminder", "klaxon", "", T0 + 7 * MINUTE),
+        ("escalation", "klaxon", "", T0 + 10 * MINUTE),
+        ("ack", "ana", "on it", T0 + 11 * MINUTE),
+        ("unack", "bo", "", T0 + 12 * MINUTE),
+    ]
+    rule = "tank_temperature_high"
+    assert details == [
+        {"rule_id": rule, "step": 1},
+        {"rule_id": rule, "step": 1},
+        {"rule_id": rule, "state": "acknowledged"},
+        {"rule_id": rule, "state": "open"},
+    ]
 
 
 def test_acknowledging_an_unknown_or_resolved_alert_is_a_clear_error(
@@ -144,7 +205,7 @@ def test_acknowledging_an_unknown_or_resolved_alert_is_a_clear_error(
     ):
         tank.book.ack(alert, "ana", "", T0 + 400)
     assert [e["action"] for e in tank.book.history(alert)] == ["opened", "resolved"]
-    assert read_outbox(redis_client) == []
+    assert [e.kind for e in read_outbox(redis_client) if e.kind != "alert"] == []
 
 
 def test_a_stateful_alert_cannot_be_rejected(redis_client: redis.Redis) -> None:
@@ -182,8 +243,13 @@ def test_reminders_come_at_5m_and_15m_gaps_the_last_repeats_and_ack_stops_them(
 
     tank.book.ack(alert, "ana", "", T0 + 36 * MINUTE)
     assert [tank.sweep(T0 + at * MINUTE) for at in (50, 65, 200)] == [[], [], []]
-    reminders = [e for e in read_outbox(redis_client) if e["kind"] == "reminder"]
-    assert [e["reminder"] for e in reminders] == [1, 2, 3]
+    reminders = [e for e in read_outbox(redis_client) if e.kind == "reminder"]
+    assert [(e.data["step"], e.data["actor"]) for e in reminders] == [
+        (1, "klaxon"),
+        (2, "klaxon"),
+        (3, "klaxon"),
+    ]
+    assert [e.key for e in reminders] == [f"{alert}|reminder|{n}" for n in (1, 2, 3)]
 
 
 def test_repeat_interval_is_the_one_element_form_and_resolve_stops_it(
@@ -235,8 +301,8 @@ def test_escalation_step_1_fires_and_step_2_does_not_after_an_ack(
 
     tank.book.ack(alert, "ana", "", T0 + 20 * MINUTE)
     assert tank.sweep(T0 + 31 * MINUTE) == []
-    kinds = [(e["kind"], e.get("escalation")) for e in read_outbox(redis_client)]
-    assert kinds == [("escalation", 0), ("ack", None)]
+    kinds = [(e.kind, e.data.get("step")) for e in read_outbox(redis_client) if e.kind != "alert"]
+    assert kinds == [("escalation", 1), ("ack", None)]
 
 
 def test_two_sweeps_of_one_due_step_send_the_same_task_ids_and_take_it_once(
@@ -313,9 +379,9 @@ def test_a_hit_opens_an_alert_with_an_id_in_its_message_and_reject_closes_it(
     assert [e.id for e in store.active()] == []
     with pytest.raises(AckError, match="is already rejected"):
         book.reject(record.id, "ana", "misread", T0 + 31)
-    rejects = [e for e in read_outbox(redis_client) if e["kind"] == "reject"]
-    assert [(e["alert_id"], e["reason"], e["by"]) for e in rejects] == [
-        (record.id, "misread", "ana")
+    rejects = [e.data for e in read_outbox(redis_client) if e.kind == "reject"]
+    assert [(e["alert_id"], e["note"], e["actor"], e["state"]) for e in rejects] == [
+        (record.id, "misread", "ana", "rejected")
     ]
     # Its reminder was due at 5m: the reject dropped it.
     rules: dict[str, BaseRule] = {"stolen_plate": compile_rules(HOTLIST)[0]}
@@ -385,12 +451,13 @@ def test_a_silenced_alerts_reminder_is_muted_by_the_sweep_and_by_the_worker(
     assert MuteStage(redis_client, rules).apply(plan.notifications, [], T0 + 5 * MINUTE).kept == []
     worker_check = SilenceMuter(SilenceStore(redis_client), refresh=0.0)
     assert worker_check.mutes(reminder, T0 + 5 * MINUTE) is not None
-    (record,) = [r for r in read_outbox(redis_client) if r["kind"] == "notification"]
-    assert (record["transition"], record["status"], record["ref"]) == (
+    (record,) = notification_records(redis_client)
+    assert (record.data["transition"], record.data["status"], record.data["ref"]) == (
         "reminder",
         "silenced",
         silence.id,
     )
+    assert record.data["alert_id"] == alert
     # Still taken: the next reminder is due a gap later, not piled up behind the silence.
     tank.follow_ups.advance(plan, T0 + 5 * MINUTE)
     assert [n.transition for n in tank.sweep(T0 + 10 * MINUTE)] == [TransitionKind.REMINDER]

@@ -14,12 +14,13 @@ from prometheus_client import REGISTRY
 
 from alerts.muting.silences import SilenceStore
 from alerts.muting.sweep import catch_up_summaries, silence_end_notices
-from alerts.outbox import read_outbox
 from alerts.store import AlertStore
+from contract.jsonsafe import JsonObject
 from contract.notification import TransitionKind
 from rules.config import load_config
 from tests.support.fakes import Clock
 from tests.support.muting import TOPIC, PipelineOnClock
+from tests.support.outbox import notification_records
 
 NEW_YORK = ZoneInfo("America/New_York")
 # Sunday 1 March 2026, 02:30 in New York (07:30 UTC).
@@ -50,8 +51,8 @@ def tank_rule(**extra: Any) -> dict[str, Any]:
     }
 
 
-def outbox(client: redis.Redis) -> list[dict[str, Any]]:
-    return [r for r in read_outbox(client) if r["kind"] == "notification"]
+def outbox(client: redis.Redis) -> list[JsonObject]:
+    return [r.data for r in notification_records(client)]
 
 
 def muted_count(rule_id: str, status: str) -> float:
@@ -85,7 +86,7 @@ def test_a_mute_interval_at_0200_on_sunday_in_the_rules_zone_mutes_and_records(
     (record,) = outbox(redis_client)
     assert record["status"] == "muted" and record["ref"] == "weekly_maintenance"
     assert record["rule_id"] == "tank_temperature_high" and record["channel"] == "webhook"
-    assert record["at"] == "2026-03-01T07:30:00+00:00"
+    assert record["at"] == dt.datetime(2026, 3, 1, 7, 30, tzinfo=dt.UTC).timestamp()
 
     bridge.clock.now = dt.datetime(2026, 3, 1, 2, 30, tzinfo=dt.UTC).timestamp()
     (sent,) = bridge.send(device_id="display-tank", temperature=32)
