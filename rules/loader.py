@@ -591,6 +591,15 @@ class _RuleLoader:
         acknowledge = reader.optional("acknowledge", bool, stateful)
         if stateful and reader.has("acknowledge") and not acknowledge:
             reader.error("acknowledge", "a stateful rule's alerts can always be acknowledged")
+        for key in ("group", "storm"):
+            if acknowledge and not stateful and reader.has(key):
+                # One grouped message holds many hits, each an alert of its own: there is
+                # no one {alert_id} to put in it, so nobody could ack from the message.
+                reader.error(
+                    "acknowledge",
+                    f"cannot be used with {key}: a grouped message cannot carry each hit's "
+                    "alert id; drop one of the two",
+                )
         if not stateful and not acknowledge:
             self._misplaced(
                 reader,

@@ -109,6 +109,16 @@ def test_a_match_rule_opens_alerts_only_with_acknowledge_true() -> None:
             'rules.yaml: rule "tank": rules[0].escalation[0].to: unknown key',
         ),
         (
+            {**HIT, "acknowledge": True, "group": {"by": ["camera_id"], "wait": "30s"}},
+            'rules.yaml: rule "stolen": rules[0].acknowledge: cannot be used with group: a '
+            "grouped message cannot carry each hit's alert id; drop one of the two",
+        ),
+        (
+            {**HIT, "acknowledge": True, "storm": {"threshold": 10}},
+            'rules.yaml: rule "stolen": rules[0].acknowledge: cannot be used with storm: a '
+            "grouped message cannot carry each hit's alert id; drop one of the two",
+        ),
+        (
             {**TANK, "acknowledge": False},
             'rules.yaml: rule "tank": rules[0].acknowledge: a stateful rule\'s alerts can always '
             "be acknowledged",
