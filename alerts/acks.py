@@ -60,7 +60,16 @@ class AlertKind(StrEnum):
 
 
 class AckError(Exception):
-    """An ack, unack or reject that cannot be done; the message says why, for a person."""
+    """An ack, unack or reject that cannot be done; the message says why, for a person.
+
+    ``verdict`` says why for a program (the HTTP API's status code): ``unknown`` (no such
+    alert), ``ambiguous`` (an id prefix), ``resolved``, ``not_hit`` (a reject of a stateful
+    alert) or ``refused`` (the state does not allow it: a second ack, an unack of an open one).
+    """
+
+    def __init__(self, message: str, verdict: str = "unknown") -> None:
+        super().__init__(message)
+        self.verdict = verdict
 
 
 def record_key(alert_id: str) -> str:
@@ -275,7 +284,7 @@ class AckBook:
         verdict, detail = texts(reply)
         if verdict == "ok":
             return AckState(detail)
-        raise AckError(_refusal(action, alert_id, verdict, detail))
+        raise AckError(_refusal(action, alert_id, verdict, detail), verdict)
 
     def get(self, alert_id: str) -> AckRecord | None:
         fields = text_fields(self.client.hgetall(record_key(alert_id)))
@@ -314,7 +323,8 @@ class AckBook:
                 return found.pop()
             if len(found) > 1:
                 raise AckError(
-                    f"alert id prefix {given!r} is ambiguous: {', '.join(sorted(found))}"
+                    f"alert id prefix {given!r} is ambiguous: {', '.join(sorted(found))}",
+                    "ambiguous",
                 )
         raise AckError(
             f"no acknowledgeable alert with id {given!r}: `klaxon alerts active` lists "
