@@ -29,9 +29,9 @@ STATE_TTL_SECONDS = 90 * 24 * 3600
 _OBSERVE = """
 local key, log_key, log_order, seen_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local holds, clears = ARGV[1] == '1', ARGV[2] == '1'
-local ts, for_s, repeat_s = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local tp, offset, identity = ARGV[6], tonumber(ARGV[7]), ARGV[8]
-local new_alert_id, value, received, ttl = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
+local ts, for_s = tonumber(ARGV[3]), tonumber(ARGV[4])
+local tp, offset, identity = ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local new_alert_id, value, received, ttl = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
 
 local s = redis.call('HGETALL', key)
 local st = {}
@@ -43,7 +43,7 @@ if st['tp'] == tp and st['offset'] and offset <= tonumber(st['offset']) then
   return {'replay', logged, nd_logged}
 end
 
-redis.call('ZADD', seen_key, received, ARGV[14])
+redis.call('ZADD', seen_key, received, ARGV[13])
 local nd = ''
 if st['no_data_alert'] then
   nd = cjson.encode({alert_id = st['no_data_alert'], triggered_at = tonumber(st['no_data_since'])})
@@ -71,12 +71,7 @@ elseif state == 'pending' then
     redis.call('HDEL', key, 'pending_since')
   end
 elseif state == 'firing' then
-  if clears then
-    result = 'resolve'
-  elseif holds and repeat_s > 0 and ts - tonumber(st['last_notified']) >= repeat_s then
-    result = 'reminder'
-    table.insert(fields, 'last_notified'); table.insert(fields, ts)
-  end
+  if clears then result = 'resolve' end
 end
 
 local out = ''
@@ -85,26 +80,23 @@ if result == 'trigger' then
   table.insert(fields, 'alert_id'); table.insert(fields, new_alert_id)
   table.insert(fields, 'triggered_at'); table.insert(fields, ts)
   table.insert(fields, 'trigger_value'); table.insert(fields, value)
-  table.insert(fields, 'last_notified'); table.insert(fields, ts)
   redis.call('HDEL', key, 'pending_since')
   out = cjson.encode({alert_id = new_alert_id, triggered_at = ts})
-elseif result == 'resolve' or result == 'reminder' then
+elseif result == 'resolve' then
   out = cjson.encode({alert_id = st['alert_id'], triggered_at = tonumber(st['triggered_at']),
                       trigger_value = st['trigger_value']})
-  if result == 'resolve' then
-    table.insert(fields, 'state'); table.insert(fields, 'ok')
-    redis.call('HDEL', key, 'alert_id', 'triggered_at', 'trigger_value', 'last_notified')
-  end
+  table.insert(fields, 'state'); table.insert(fields, 'ok')
+  redis.call('HDEL', key, 'alert_id', 'triggered_at', 'trigger_value', 'last_notified')
 end
 redis.call('HSET', key, unpack(fields))
 redis.call('EXPIRE', key, ttl)
-if result == 'trigger' or result == 'resolve' or result == 'reminder' then
+if result == 'trigger' or result == 'resolve' then
   local logged = result .. '|' .. out
   redis.call('HSET', log_key, identity, logged)
   redis.call('LPUSH', log_order, identity)
-  local evicted = redis.call('LRANGE', log_order, tonumber(ARGV[13]), -1)
+  local evicted = redis.call('LRANGE', log_order, tonumber(ARGV[12]), -1)
   for _, old in ipairs(evicted) do redis.call('HDEL', log_key, old) end
-  redis.call('LTRIM', log_order, 0, tonumber(ARGV[13]) - 1)
+  redis.call('LTRIM', log_order, 0, tonumber(ARGV[12]) - 1)
   redis.call('EXPIRE', log_key, ttl)
   redis.call('EXPIRE', log_order, ttl)
   return {result, logged, nd}
@@ -127,7 +119,8 @@ return cjson.encode({alert_id = alert_id, triggered_at = seen})
 """
 
 # What the observe script may answer that notifies: the lifecycle's own transitions.
-NOTIFYING = frozenset({TransitionKind.TRIGGER, TransitionKind.RESOLVE, TransitionKind.REMINDER})
+# Reminders are not among them: the sweep sends those on the wall clock (alerts.followups).
+NOTIFYING = frozenset({TransitionKind.TRIGGER, TransitionKind.RESOLVE})
 
 
 @dataclass(frozen=True)
@@ -138,7 +131,7 @@ class Observation:
     key: str
     holds: bool
     clears: bool
-    at: float  # event time, seconds: pending and repeat intervals are measured on it
+    at: float  # event time, seconds: pending intervals are measured on it
     topic: str
     partition: int
     offset: int
@@ -147,7 +140,7 @@ class Observation:
 
 @dataclass(frozen=True)
 class Transition:
-    kind: TransitionKind  # trigger | resolve | reminder, no_data | no_data_resolve
+    kind: TransitionKind  # trigger | resolve, no_data | no_data_resolve
     alert_id: str
     triggered_at: float
     trigger_value: float | None = None
@@ -170,10 +163,10 @@ class Lifecycle:
 
     def observe(
         self,
-        observations: list[tuple[Observation, float, float, str]],
+        observations: list[tuple[Observation, float, str]],
         received_at: float,
     ) -> list[list[Transition]]:
-        """Apply observations (with for_seconds, repeat_seconds, new alert id) in order.
+        """Apply observations (with for_seconds and a new alert id) in order.
 
         One round trip for the lot; the scripts run one after another in Redis, so two
         observations of one key in a batch see each other's effects.
@@ -181,7 +174,7 @@ class Lifecycle:
         if not observations:
             return []
         pipe = self.client.pipeline(transaction=False)
-        for obs, for_seconds, repeat_seconds, new_alert_id in observations:
+        for obs, for_seconds, new_alert_id in observations:
             key = state_key(obs.rule_id, obs.key)
             self._observe(
                 keys=[key, f"{key}:log", f"{key}:log-order", seen_key(obs.rule_id)],
@@ -190,7 +183,6 @@ class Lifecycle:
                     "1" if obs.clears else "0",
                     repr(obs.at),
                     repr(for_seconds),
-                    repr(repeat_seconds),
                     f"{obs.topic}/{obs.partition}",
                     obs.offset,
                     f"{obs.topic}/{obs.partition}/{obs.offset}",

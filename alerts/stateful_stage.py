@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol, cast
 
+from alerts.acks import AckBook, AlertKind, Opening
+from alerts.due import first_due
 from alerts.humanize import duration
 from alerts.level_stage import LevelChange, LevelStage
 from alerts.levels import LevelLifecycle
@@ -26,6 +28,7 @@ from alerts.lifecycle import Lifecycle, Observation, Transition
 from alerts.store import AlertEvent
 from alerts.trend_stage import Guard, TrendStage
 from alerts.trends import TrendStore
+from contract.jsonsafe import jsonable_object
 from contract.notification import Notification, Source, TransitionKind
 from rules.compose import compose
 from rules.range import LevelReading, RangeRule
@@ -101,6 +104,23 @@ class Change:
             return event.resolved(self.at, reading.value)
         return event
 
+    def opening(self, now: float) -> Opening:
+        """The ack record of the alert this trigger opened, follow-ups due from ``now``."""
+        rule, alert = self.rule, self.transition.alert_id
+        return Opening(
+            alert_id=alert,
+            rule_id=rule.id,
+            kind=AlertKind.ALERT,
+            key=self.reading.key,
+            opened_at=now,
+            repeat=rule.repeat,
+            due=tuple(first_due(alert, now, rule.repeat, [s.after for s in rule.escalation])),
+            context={
+                "event": jsonable_object(self.decoded.event),
+                "values": jsonable_object(self.template_values()),
+            },
+        )
+
     def template_values(self) -> dict[str, object]:
         transition = self.transition
         terms = self.rule.alert_terms()
@@ -151,10 +171,13 @@ class StatefulStage:
         rules_for: Callable[[str], Sequence[StatefulRule]],
         lifecycle: Lifecycle,
         clock: Callable[[], float] = time.time,
+        book: AckBook | None = None,
     ) -> None:
         self.rules_for = rules_for
         self.lifecycle = lifecycle
         self.clock = clock
+        # Acks, reminders and escalation of the alerts this stage opens (same Redis).
+        self.book = book if book is not None else AckBook(lifecycle.client)
         # Range rules move one alert between levels: their own lifecycle (alerts.levels).
         self.levels = LevelStage(LevelLifecycle(lifecycle.client), alert_id)
         # Trend rules judge a statistic of their state in Redis; the verdict is a Reading.
@@ -204,27 +227,49 @@ class StatefulStage:
         if failed:
             readings = [p for p in readings if id(p[0]) not in failed]
             ranged = [p for p in ranged if id(p[0]) not in failed]
-        changes: list[AnyChange] = list(self._lifecycle(readings, now))
+        changes: list[AnyChange] = list(self._lifecycle(readings, now, guard))
         return changes + list(self.levels.changes(ranged, now))
 
-    def _lifecycle(self, pending: Sequence[ReadingPending], now: float) -> list[Change]:
+    def _lifecycle(
+        self, pending: Sequence[ReadingPending], now: float, guard: Guard
+    ) -> list[Change]:
         transitions = self.lifecycle.observe(
             [
                 (
                     obs,
                     rule.for_seconds,
-                    rule.repeat_interval,
                     alert_id(item.source.identity, rule.id, reading.key),
                 )
                 for item, rule, reading, obs in pending
             ],
             received_at=now,
         )
-        return [
+        changes = [
             Change(item, rule, reading, transition, obs.at)
             for (item, rule, reading, obs), found in zip(pending, transitions, strict=True)
             for transition in found
         ]
+        self.follow_up(changes, now, guard)
+        return changes
+
+    def follow_up(self, changes: Sequence[Change], now: float, guard: Guard = unguarded) -> None:
+        """Open the ack record (and follow-ups) of each trigger; close it on a resolve.
+
+        In change order, after the lifecycle: a replayed trigger finds its record and
+        changes nothing; a replayed resolve finds it resolved. Each trigger's record is
+        built under its event's ``guard``; all are written in one round trip.
+        """
+        openings: list[Opening] = []
+        resolved: list[str] = []
+        for change in changes:
+            kind, alert = change.transition.kind, change.transition.alert_id
+            if kind == TransitionKind.TRIGGER:
+                with guard(change.decoded, f"opening the alert of rule {change.rule.id}"):
+                    openings.append(change.opening(now))
+            elif kind == TransitionKind.RESOLVE:
+                resolved.append(alert)
+        self.book.open(openings)
+        self.book.resolve(resolved, now)
 
     @staticmethod
     def notifications(changes: Sequence[AnyChange], matched_at: str) -> list[Notification]:

@@ -35,7 +35,7 @@ class AlertEvent:
     threshold_value: float | None
     operator: str | None
     metric: str | None
-    kind: str = "threshold"  # threshold | match | no_data
+    kind: str = "threshold"  # threshold | match | no_data | hit (alerts.hits)
     is_resolved: bool = False
     resolved_at: float | None = None
     resolution_value: float | None = None

@@ -74,6 +74,12 @@ unacked_tasks = Gauge(
 )
 dead_letters = Gauge("klaxon_dead_letters", "Dead letters kept in Redis", ["channel"])
 active_alerts = Gauge("klaxon_active_alerts", "Alerts in the triggered state", ["rule_id"])
+alert_actions = Gauge(
+    "klaxon_alert_actions",
+    "What happened to acknowledgeable alerts so far, by action (ack, unack, reject, reminder, "
+    "escalation) and rule: totals kept in Redis, where the CLI and the sweep count them",
+    ["action", "rule_id"],
+)
 late_readings = Counter(
     "klaxon_late_readings_total", "Out-of-order readings a trend rule dropped", ["rule_id"]
 )

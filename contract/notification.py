@@ -26,6 +26,7 @@ class TransitionKind(StrEnum):
     TRIGGER = "trigger"
     RESOLVE = "resolve"
     REMINDER = "reminder"
+    ESCALATION = "escalation"
     NO_DATA = "no_data"
     NO_DATA_RESOLVE = "no_data_resolve"
     # A range rule's alert moving to a higher or a lower level (alerts.levels).

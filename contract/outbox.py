@@ -15,6 +15,10 @@ An entry has three fields:
 The stream is capped with ``XADD MAXLEN ~ OUTBOX_MAXLEN``: while the database is down the
 outbox grows to about that many entries, after which the oldest unrecorded ones are lost
 (history only: delivery itself never depends on the outbox).
+
+This module is the only owner of the stream's name, cap and entry format. Lua scripts that
+change state and append in the same atomic step (``alerts.acks``, ``alerts.followups``)
+prepend ``LUA_APPEND``, generated below from the same constants.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from contract.notification import Notification
 OUTBOX_STREAM = "klaxon:outbox"
 # About 1 KiB an entry: the bound keeps a long database outage under ~1 GiB of Redis.
 OUTBOX_MAXLEN = 1_000_000
+KIND_FIELD = "kind"
+KEY_FIELD = "key"
+DATA_FIELD = "data"
 
 
 class Kind(StrEnum):
@@ -78,9 +85,9 @@ class Record:
 
     def fields(self) -> dict[FieldT, EncodableT]:
         fields: dict[FieldT, EncodableT] = {
-            "kind": self.kind.encode(),
-            "key": self.key.encode(),
-            "data": orjson.dumps(self.data),
+            KIND_FIELD: self.kind.encode(),
+            KEY_FIELD: self.key.encode(),
+            DATA_FIELD: orjson.dumps(self.data),
         }
         return fields
 
@@ -88,15 +95,32 @@ class Record:
     def from_fields(cls, fields: dict[bytes, bytes]) -> Record:
         """Decode a stream entry; raises ValueError naming what is wrong."""
         try:
-            kind = fields[b"kind"].decode()
-            data = orjson.loads(fields[b"data"])
+            kind = fields[KIND_FIELD.encode()].decode()
+            data = orjson.loads(fields[DATA_FIELD.encode()])
         except KeyError as exc:
             raise ValueError(f"outbox entry has no {exc.args[0]!r} field") from None
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"outbox entry {kind!r}: data is not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ValueError(f"outbox entry {kind!r}: data is not a JSON object")
-        return cls(kind=kind, data=data, key=fields.get(b"key", b"").decode())
+        return cls(kind=kind, data=data, key=fields.get(KEY_FIELD.encode(), b"").decode())
+
+
+# Prepended to a Lua script that appends in the same atomic step as its state change; the
+# script passes OUTBOX_STREAM among its KEYS. ``outbox_alert_action`` writes the data of
+# ``alert_action`` below: alert_id, actor, note, at (a number), then the detail's fields.
+# cjson writes numbers with 14 significant digits: ``at`` keeps 0.1 ms, enough for a timeline.
+LUA_APPEND = f"""
+local function outbox_append(stream, kind, key, data)
+  redis.call('XADD', stream, 'MAXLEN', '~', {OUTBOX_MAXLEN}, '*',
+             '{KIND_FIELD}', kind, '{KEY_FIELD}', key, '{DATA_FIELD}', cjson.encode(data))
+end
+local function outbox_alert_action(stream, kind, key, alert_id, actor, note, at, detail)
+  local data = {{alert_id = alert_id, actor = actor, note = note, at = tonumber(at)}}
+  for name, value in pairs(detail) do data[name] = value end
+  outbox_append(stream, kind, key, data)
+end
+"""
 
 
 # A redis-py client, or a pipeline (the append is then sent with the pipeline's commands).
@@ -150,8 +174,17 @@ def notification_status(
     rule_id: str | None = None,
     channel: str | None = None,
     at: float | None = None,
+    *,
+    transition: str | None = None,
+    alert_id: str | None = None,
+    ref: str = "",
 ) -> Record:
-    """A notification's status changed without an attempt (silenced, muted, grouped, ...)."""
+    """A notification's status changed without an attempt (silenced, muted, grouped, ...).
+
+    A muted notification was never queued: this record is all the history has of it, so
+    it also carries its transition, its alert and ``ref`` (the silence id, interval name
+    or inhibiting alert that muted it).
+    """
     return Record(
         Kind.NOTIFICATION,
         {
@@ -160,6 +193,9 @@ def notification_status(
             "reason": reason,
             "rule_id": rule_id,
             "channel": channel,
+            "transition": transition,
+            "alert_id": alert_id,
+            "ref": ref,
             "at": _now(at),
         },
     )

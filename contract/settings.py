@@ -67,7 +67,7 @@ class Settings:
     # How long a worker holds the send lease of a notification (tasks.ledger); keep it
     # above the slowest channel timeout and no longer than the visibility timeout.
     lease_seconds: int = 60
-    # A named crash point for tests (ingest.faults); empty in production.
+    # A named crash point for tests (contract.faults); empty in production.
     fault: str = ""
     # The history database (history.database): empty means history.db in data_dir.
     database_url: str = ""

@@ -23,11 +23,11 @@ from alerts.outcome import record_alerts
 from alerts.store import AlertStore
 from contract import metrics, outbox
 from contract.errors import DEPENDENCY_ERRORS
+from contract.faults import crash_point
 from contract.notification import Notification
 from contract.publisher import Publisher
 from contract.stats import StatsRecorder
 from ingest.dlq import DeadLetterTopic
-from ingest.faults import crash_point
 from ingest.group_flusher import GroupFlusher
 from ingest.lag import Throttle, update_lag
 from ingest.messages import KafkaMessage

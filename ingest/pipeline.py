@@ -25,11 +25,14 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
+from alerts.acks import Opening
+from alerts.hits import Hit, hit_id, hit_opening
 from alerts.muting.stage import MuteStage, Muting
 from alerts.stateful_stage import AnyChange, Observed, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
 from contract.errors import DEPENDENCY_ERRORS, DecodeError
+from contract.jsonsafe import JsonObject
 from contract.notification import Notification, Source, TransitionKind
 from ingest.cooldown import CooldownRequest, Cooldowns
 from ingest.decoding import Decoder
@@ -180,6 +183,7 @@ class Pipeline:
         changes = self.stateful.apply(
             [p for p in pending if p[0] not in failures], now, guard=self._guard(failures)
         )
+        opened = self.open_hits(admitted, failures, now)
         matched_at = self._now()
         alone = self.group([m for m in admitted if m.decoded not in failures])
         built = self.notifications(alone, failures, matched_at)
@@ -190,7 +194,7 @@ class Pipeline:
             built = [n for n in built if n.source not in failures.sources]
             muting = self.muting.apply(built, changes, self.clock())
         outcome = Outcome(events=len(decoded))
-        outcome.alert_events = muting.annotate(self.alert_events(changes, failures))
+        outcome.alert_events = muting.annotate(self.alert_events(changes, failures) + opened)
         outcome.triggered = [m.rule.id for m in admitted if m.decoded not in failures] + [
             c.rule.id for c in changes if c.transition.kind == TransitionKind.TRIGGER
         ]
@@ -327,6 +331,24 @@ class Pipeline:
                 built.extend(self.stateful.notifications([change], matched_at))
         return built
 
+    def open_hits(
+        self, admitted: Sequence[Match], failures: Failures, now: float
+    ) -> list[tuple[AlertEvent, TransitionKind]]:
+        """Open an alert per admitted match of an acknowledge: true rule (docs/alerts.md,
+        "Hits"): each built under its event's guard, all opened in one round trip."""
+        openings: list[Opening] = []
+        opened: list[tuple[AlertEvent, TransitionKind]] = []
+        for match in admitted:
+            if not match.rule.acknowledge or match.decoded in failures:
+                continue
+            with failures.guard(match.decoded, f"opening the hit of rule {match.rule.id}"):
+                hit = Hit(match.rule, match.context, match.decoded.source)
+                opening, record = hit_opening(hit, now)
+                openings.append(opening)
+                opened.append((record, TransitionKind.MATCH))
+        self.stateful.book.open(openings)
+        return opened
+
     @staticmethod
     def alert_events(
         changes: Sequence[AnyChange], failures: Failures
@@ -335,21 +357,26 @@ class Pipeline:
         to build notifications: the change is already in Redis)."""
         events: list[tuple[AlertEvent, TransitionKind]] = []
         for change in changes:
-            if change.transition.kind == TransitionKind.REMINDER:
-                continue
             with failures.guard(_decoded(change), f"recording the alert of rule {change.rule.id}"):
                 events.append((change.alert_event(), change.transition.kind))
         return events
 
     def _build(self, match: Match, matched_at: str) -> list[Notification]:
         rule, decoded = match.rule, match.decoded
+        values = match.values
+        alert: JsonObject | None = None
+        if rule.acknowledge:
+            alert_id = hit_id(decoded.source, rule.id)
+            alert = {"id": alert_id}
+            values = {**(values or {}), "alert_id": alert_id}
         built = compose(
             rule,
             rule.message_template,
             decoded.event,
             decoded.source,
             matched_at,
-            values=match.values,
+            values=values,
+            alert=alert,
         )
         if match.values is None:
             return built

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 import redis
 
+from alerts.acks import action_counts
 from alerts.store import ACTIVE_KEY
 from contract import metrics
 from contract.queues import DEAD_LETTERS_KEY as RECORDS_KEY
@@ -64,7 +65,7 @@ _reported_rules: set[str] = set()
 
 
 def update_queue_depth(client: redis.Redis, channels: Iterable[str]) -> None:
-    """Set the queue, unacked, dead-letter and active-alert gauges; never raises."""
+    """Set the queue, unacked, dead-letter, active-alert and alert-action gauges; never raises."""
     channels = list(channels)
     try:
         for queue, depth in queue_depths(client, channels).items():
@@ -77,5 +78,7 @@ def update_queue_depth(client: redis.Redis, channels: Iterable[str]) -> None:
         for rule_id in _reported_rules | set(active):  # a rule back to 0 shows 0
             metrics.active_alerts.labels(rule_id).set(active.get(rule_id, 0))
         _reported_rules.update(active)
+        for (action, rule_id), count in action_counts(client).items():
+            metrics.alert_actions.labels(action, rule_id).set(count)
     except Exception as exc:  # noqa: BLE001 - metrics must never stop the bridge
         log.debug("queue depth not updated: %r", exc)

@@ -1,8 +1,10 @@
-"""``klaxon alerts``: active alerts, their history, statistics and clean-up (the seed's CRUD)."""
+"""``klaxon alerts``: active alerts, their history, statistics and clean-up (the seed's CRUD),
+and acknowledgement: ack, unack, reject, show."""
 
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import json
 import time
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 import redis
 
+from alerts.acks import AckBook, AckError, AckRecord
 from alerts.humanize import duration
 from alerts.store import AlertEvent, AlertStore
 from contract.durations import Duration
@@ -23,14 +26,32 @@ if TYPE_CHECKING:  # the history's modules load SQLAlchemy: imported where used
     from history.queries import AlertFilter, History
 
 
+def _client() -> redis.Redis:
+    return redis.Redis.from_url(Settings.from_env().redis_url)
+
+
 def _store() -> AlertStore:
-    return AlertStore(redis.Redis.from_url(Settings.from_env().redis_url))
+    return AlertStore(_client())
 
 
-def _as_json(event: AlertEvent) -> str:
-    return json.dumps(
-        {**dataclasses.asdict(event), "duration_seconds": event.duration}, default=str
-    )
+def _as_json(event: AlertEvent, ack: AckRecord | None = None) -> str:
+    data = {**dataclasses.asdict(event), "duration_seconds": event.duration}
+    if ack is not None:
+        data["ack"] = {
+            "state": ack.state.value,
+            "by": ack.by,
+            "at": ack.at,
+            "comment": ack.comment,
+            "reason": ack.reason,
+        }
+    return json.dumps(data, default=str)
+
+
+def _ack_cell(ack: AckRecord | None) -> str:
+    """``open``, ``acknowledged by ana``...: what the active table shows per alert."""
+    if ack is None:
+        return "-"
+    return f"{ack.state.value} by {ack.by}" if ack.by and ack.state != "open" else ack.state.value
 
 
 def _value(value: float | None) -> str:
@@ -49,7 +70,7 @@ def _rows(events: list[AlertEvent]) -> list[tuple[object, ...]]:
             when(e.triggered_at),
             when(e.resolved_at),
             _value(e.resolution_value),
-            duration(e.duration) if e.is_resolved else "firing",
+            duration(e.duration) if e.is_resolved else ("open" if e.kind == "hit" else "firing"),
         )
         for e in events
     ]
@@ -87,8 +108,77 @@ def alerts() -> None:
 @alerts.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def active(as_json: bool) -> None:
-    """Alerts firing now, oldest first."""
-    _emit(_store().active(), as_json, "no active alerts")
+    """Alerts firing now and open hits, oldest first, with their acknowledgement."""
+    client = _client()
+    events = AlertStore(client).active()
+    acks = AckBook(client).get_many([e.id for e in events])
+    if as_json:
+        for event in events:
+            click.echo(_as_json(event, acks.get(event.id)))
+    elif events:
+        rows = [
+            (*row, _ack_cell(acks.get(e.id))) for e, row in zip(events, _rows(events), strict=True)
+        ]
+        click.echo(table([*_HEADERS, "ack"], rows))
+    else:
+        click.echo("no active alerts")
+
+
+def _act(action: str, alert_id: str, by: str | None, note: str) -> None:
+    """Run one ack action; an AckError becomes the CLI's error (exit 1), never a traceback."""
+    book = AckBook(_client())
+    who = by or getpass.getuser()
+    try:
+        full_id = book.resolve_id(alert_id)
+        do = {"ack": book.ack, "unack": book.unack, "reject": book.reject}[action]
+        state = do(full_id, who, note, time.time())
+    except AckError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"alert {full_id}: {state.value} by {who}")
+
+
+@alerts.command()
+@click.argument("alert_id")
+@click.option("--by", default=None, help="Who is on it (default: the login name).")
+@click.option("--comment", default="", help="Why, or what is being done.")
+def ack(alert_id: str, by: str | None, comment: str) -> None:
+    """Acknowledge an alert: its reminders and escalation steps stop."""
+    _act("ack", alert_id, by, comment)
+
+
+@alerts.command()
+@click.argument("alert_id")
+@click.option("--by", default=None, help="Who (default: the login name).")
+@click.option("--comment", default="", help="Why.")
+def unack(alert_id: str, by: str | None, comment: str) -> None:
+    """Take an acknowledgement back: the alert is open again and its reminders resume."""
+    _act("unack", alert_id, by, comment)
+
+
+@alerts.command()
+@click.argument("alert_id")
+@click.option("--reason", required=True, help="e.g. misread, wrong-entry, duplicate")
+@click.option("--by", default=None, help="Who (default: the login name).")
+def reject(alert_id: str, reason: str, by: str | None) -> None:
+    """Reject a hit (a misread plate, a wrong hotlist entry): it closes, recorded as such."""
+    _act("reject", alert_id, by, reason)
+
+
+@alerts.command()
+@click.argument("alert_id")
+def show(alert_id: str) -> None:
+    """One alert's record and its history: opened, acks, reminders, escalation, resolve."""
+    client = _client()
+    book = AckBook(client)
+    try:
+        full_id = book.resolve_id(alert_id)
+    except AckError as exc:
+        raise click.ClickException(str(exc)) from None
+    event = AlertStore(client).get(full_id)
+    if event is not None:
+        click.echo(_as_json(event, book.get(full_id)))
+    for entry in book.history(full_id):
+        click.echo(json.dumps(entry))
 
 
 @alerts.command()

@@ -81,11 +81,11 @@ def recorder(batch_size: int, name: str | None, verbose: bool) -> None:
     """Move the Redis outbox into the history database, in batches, losing nothing."""
     import redis
 
+    from contract.faults import crash_point
     from contract.health import serve
     from history import recorder as recorder_module
     from history.database import DatabaseUrlError, make_engine
     from history.migrate import upgrade as run_upgrade
-    from ingest.faults import crash_point
 
     logs.setup(verbose)
     settings = Settings.from_env()

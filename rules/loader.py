@@ -31,6 +31,7 @@ from rules.model import (
     DEFAULT_DEDUP_KEY,
     DEFAULT_SUBJECT,
     PRIORITIES,
+    EscalationStep,
     Priority,
     RateLimit,
     Rule,
@@ -81,12 +82,13 @@ _STATEFUL_KEYS = (
     "resolve_template",
     "no_data_template",
     "for_seconds",
-    "repeat_interval",
     "no_data_seconds",
     "expected_devices",
     "expected_devices_file",
     "timestamp_field",
 )
+# Keys of alerts someone acknowledges: stateful rules, or match rules with acknowledge: true.
+_FOLLOW_UP_KEYS = ("repeat", "repeat_interval", "escalation")
 # Keys of threshold rules only.
 _THRESHOLD_KEYS = ("metric", "operator", "threshold", "resolve_threshold", "device_id")
 # Keys of stateless match rules only: a stateful rule already sends one message per alert.
@@ -165,7 +167,6 @@ class _Lifecycle:
     timestamp_field: str
     notify_on_resolve: bool
     for_seconds: float
-    repeat_interval: float
     no_data_seconds: float
     expected_devices: tuple[str, ...]
 
@@ -178,6 +179,15 @@ class _Schedule:
     muted: tuple[TimeInterval, ...]
     catch_up: bool
     resolve_when_silenced: bool
+
+
+@dataclass(frozen=True)
+class _FollowUps:
+    """What happens to an open alert until someone acknowledges it."""
+
+    acknowledge: bool
+    repeat: tuple[float, ...]
+    escalation: tuple[EscalationStep, ...]
 
 
 class _RuleLoader:
@@ -252,8 +262,10 @@ class _RuleLoader:
             rule = self._stateful_match(reader, common)
         else:
             rule = self._match(reader, common)
+        stateful = kind in device_kinds or reader.has("state_key")
+        follow_ups = self._follow_ups(reader, stateful, enabled, kind)
         recipients = self._recipients(reader, notified, channels)
-        schedule = self._schedule(reader, stateful=kind == "threshold" or reader.has("state_key"))
+        schedule = self._schedule(reader, stateful=stateful)
         reader.finish()
 
         problems = self.sink.problems[first_problem:]
@@ -262,6 +274,9 @@ class _RuleLoader:
         return replace(
             rule,
             recipients=recipients,
+            acknowledge=follow_ups.acknowledge,
+            repeat=follow_ups.repeat,
+            escalation=follow_ups.escalation,
             active_time_intervals=schedule.active,
             mute_time_intervals=schedule.muted,
             catch_up=schedule.catch_up,
@@ -340,7 +355,6 @@ class _RuleLoader:
             timestamp_field=life.timestamp_field,
             notify_on_resolve=life.notify_on_resolve,
             for_seconds=life.for_seconds,
-            repeat_interval=life.repeat_interval,
             no_data_seconds=life.no_data_seconds,
             expected_devices=life.expected_devices,
             index=common.index,
@@ -401,7 +415,6 @@ class _RuleLoader:
             timestamp_field=life.timestamp_field,
             notify_on_resolve=life.notify_on_resolve,
             for_seconds=life.for_seconds,
-            repeat_interval=life.repeat_interval,
             no_data_seconds=life.no_data_seconds,
             expected_devices=life.expected_devices,
             index=common.index,
@@ -536,7 +549,6 @@ class _RuleLoader:
         no_data = self._template(reader, "no_data_template", no_data_default)
         timestamp_field = self._path(reader, "timestamp_field", DEFAULT_TIMESTAMP_FIELD)
         for_seconds = self._duration(reader, "for_seconds")
-        repeat = self._duration(reader, "repeat_interval")
         no_data_seconds = self._duration(reader, "no_data_seconds")
         expected = self._expected_devices(reader, no_data_seconds)
         if reader.has("resolve_template") and resolve is not None and not notify_on_resolve:
@@ -557,10 +569,102 @@ class _RuleLoader:
             timestamp_field=timestamp_field,
             notify_on_resolve=notify_on_resolve,
             for_seconds=for_seconds,
-            repeat_interval=repeat,
             no_data_seconds=no_data_seconds,
             expected_devices=expected,
         )
+
+    def _follow_ups(
+        self, reader: MappingReader, stateful: bool, enabled: bool, kind: str
+    ) -> _FollowUps:
+        """``acknowledge``, ``repeat`` (or ``repeat_interval``) and ``escalation``."""
+        if kind == "range":
+            # A range alert moves between levels in its own Lua, which reminds per level
+            # (``repeat_interval``, read by rules.range_loader); no ack record, no sweep.
+            for key in ("acknowledge", "repeat", "escalation"):
+                if reader.has(key):
+                    reader.error(
+                        key,
+                        "is not supported on range rules: each level reminds on its own "
+                        "repeat_interval",
+                    )
+            return _FollowUps(False, (), ())
+        acknowledge = reader.optional("acknowledge", bool, stateful)
+        if stateful and reader.has("acknowledge") and not acknowledge:
+            reader.error("acknowledge", "a stateful rule's alerts can always be acknowledged")
+        for key in ("group", "storm"):
+            if acknowledge and not stateful and reader.has(key):
+                # One grouped message holds many hits, each an alert of its own: there is
+                # no one {alert_id} to put in it, so nobody could ack from the message.
+                reader.error(
+                    "acknowledge",
+                    f"cannot be used with {key}: a grouped message cannot carry each hit's "
+                    "alert id; drop one of the two",
+                )
+        if not stateful and not acknowledge:
+            self._misplaced(
+                reader,
+                _FOLLOW_UP_KEYS,
+                "needs an alert to follow up: set acknowledge: true (or state_key)",
+            )
+            return _FollowUps(False, (), ())
+        repeat = self._repeat(reader)
+        steps = self._escalation(reader, enabled)
+        return _FollowUps(stateful or acknowledge, repeat, steps)
+
+    def _repeat(self, reader: MappingReader) -> tuple[float, ...]:
+        """``repeat: [5m, 15m, 1h]``; ``repeat_interval: 1h`` is its one-element form."""
+        if reader.has("repeat") and reader.has("repeat_interval"):
+            reader.error("repeat_interval", "cannot be used with repeat: list the gaps in repeat")
+            return ()
+        if reader.has("repeat_interval"):
+            seconds = self._duration(reader, "repeat_interval")
+            return (seconds,) if seconds > 0 else ()
+        raw = reader.raw("repeat")
+        if raw is None:
+            return ()
+        items = raw if isinstance(raw, list) else [raw]
+        if not items:
+            reader.error("repeat", "must list at least one gap, e.g. [5m, 15m, 1h]")
+        gaps: list[float] = []
+        for position, item in enumerate(items):
+            key = f"repeat[{position}]" if isinstance(raw, list) else "repeat"
+            gap = parse_duration(item)
+            if gap is None:
+                reader.error(key, f"{DURATION_EXPECTED}, got {show(item)}")
+            elif gap <= 0:
+                reader.error(key, f"must be positive, got {show(item)}")
+            else:
+                gaps.append(gap)
+        return tuple(gaps) if len(gaps) == len(items) else ()
+
+    def _escalation(self, reader: MappingReader, enabled: bool) -> tuple[EscalationStep, ...]:
+        """``escalation: [{after: 10m, notify: [sms], recipients: {sms: [...]}}, ...]``."""
+        items: list[object] = reader.optional("escalation", list, [])
+        steps: list[EscalationStep] = []
+        for position, item in enumerate(items):
+            where = reader.field_path(f"escalation[{position}]")
+            if not isinstance(item, dict):
+                self.sink.error(
+                    where,
+                    f"expected a mapping with after and notify, got {show(item)}",
+                    reader.rule_id,
+                )
+                continue
+            step = MappingReader(item, where, self.sink, reader.rule_id)
+            first_problem = len(self.sink.problems)
+            after = parse_duration(step.raw("after"))
+            if not step.has("after"):
+                step.error("after", "is required: how long the alert stays open first")
+            elif after is None:
+                step.error("after", f"{DURATION_EXPECTED}, got {show(step.raw('after'))}")
+            elif after <= 0:
+                step.error("after", f"must be positive, got {show(step.raw('after'))}")
+            notified, channels = self._notify(step, enabled)
+            recipients = self._recipients(step, notified, channels)
+            step.finish()
+            if after is not None and after > 0 and len(self.sink.problems) == first_problem:
+                steps.append(EscalationStep(after, channels, recipients))
+        return tuple(steps)
 
     def _expected_devices(self, reader: MappingReader, no_data_seconds: float) -> tuple[str, ...]:
         """``expected_devices`` and ``expected_devices_file``: ids alerted even if never seen."""

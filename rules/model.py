@@ -25,6 +25,19 @@ DEFAULT_SUBJECT = "[{priority}] {rule_name}"
 
 
 @dataclass(frozen=True, slots=True)
+class EscalationStep:
+    """One step of a rule's escalation: whom to notify if its alert is still open ``after``.
+
+    ``channels`` holds only enabled channels; ``recipients`` replaces a channel's configured
+    ones for this step only (else the rule's own, else the channel's).
+    """
+
+    after: float  # seconds after the alert opened (wall clock)
+    channels: tuple[str, ...]
+    recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class RateLimit:
     """A per-rule cooldown keyed on the value of ``dedup_key`` in the event."""
 
@@ -58,6 +71,11 @@ class BaseRule:
     recipients: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Position in the config file: the engine reports matches in this order.
     index: int = 0
+    # A match opens an alert that someone acknowledges or rejects (stateful rules always do).
+    acknowledge: bool = False
+    # Reminder gaps while the alert is open and unacknowledged; the last gap repeats.
+    repeat: tuple[float, ...] = ()
+    escalation: tuple[EscalationStep, ...] = ()
     # Schedules (rules.time_intervals): armed only inside any active interval (when some
     # are listed), muted inside any mute interval; catch_up sends one summary of what a
     # mute interval held back when it ends (alerts.muting).

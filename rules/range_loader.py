@@ -62,7 +62,8 @@ def load_range(loader: _RuleLoader, reader: MappingReader, common: _Common) -> R
         channels=common.channels,
         hysteresis=_hysteresis(reader),
         for_seconds=life.for_seconds if life else 0.0,
-        repeat_interval=life.repeat_interval if life else 0.0,
+        # Range alerts remind per level in their own Lua (alerts.levels), not in the sweep.
+        repeat_interval=loader._duration(reader, "repeat_interval"),
     )
     if reader.has("levels"):
         for key in (*BAND_KEYS, "severity"):
@@ -102,7 +103,6 @@ def load_range(loader: _RuleLoader, reader: MappingReader, common: _Common) -> R
         timestamp_field=life.timestamp_field,
         notify_on_resolve=life.notify_on_resolve,
         for_seconds=life.for_seconds,
-        repeat_interval=life.repeat_interval,
         no_data_seconds=life.no_data_seconds,
         expected_devices=life.expected_devices,
         index=common.index,

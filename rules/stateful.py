@@ -5,7 +5,8 @@ its source that it can evaluate, matching or not, because a reading back below t
 threshold is what resolves an alert. ``observe(event)`` returns a ``Reading`` (the key,
 whether the alert condition holds, whether the resolve condition holds, the value and
 the event time), or None when the event is no evaluation of the rule at all. The
-lifecycle (alerts.lifecycle) turns readings into trigger / resolve / reminder.
+lifecycle (alerts.lifecycle) turns readings into trigger / resolve; reminders and
+escalation steps come from the sweep (alerts.followups).
 
 ``StatefulRule`` is what the lifecycle, the stateful stage and the no-data sweep work
 with; ``ThresholdRule`` and ``StatefulMatchRule`` are two of its kinds, ``RangeRule``
@@ -199,7 +200,6 @@ class StatefulRule(BaseRule, ABC):
     timestamp_field: str = DEFAULT_TIMESTAMP_FIELD  # a dot path: the event time
     notify_on_resolve: bool = False
     for_seconds: float = 0.0
-    repeat_interval: float = 0.0  # 0: no reminders
     no_data_seconds: float = 0.0  # 0: no no-data alerts
     # Keys (devices) that get a no-data alert even when they never report at all.
     expected_devices: tuple[str, ...] = ()

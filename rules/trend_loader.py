@@ -52,7 +52,7 @@ def load_trend(
     devices = loader._devices(reader)
     metric = reader.required("metric", str, "")
     if reader.has("rate_limit"):
-        reader.error("rate_limit", "is not allowed on trend rules; use repeat_interval")
+        reader.error("rate_limit", "is not allowed on trend rules; use repeat for reminders")
     conditions = loader._conditions(reader, required=False)
     state_key = loader._path(reader, "state_key", "device_id")
     banded = kind == "moving_average" and (reader.has("low") or reader.has("high"))
@@ -134,7 +134,6 @@ def load_trend(
         timestamp_field=life.timestamp_field,
         notify_on_resolve=life.notify_on_resolve,
         for_seconds=life.for_seconds,
-        repeat_interval=life.repeat_interval,
         no_data_seconds=life.no_data_seconds,
         expected_devices=life.expected_devices,
         index=common.index,

@@ -1,8 +1,9 @@
 """What a muted notification leaves behind in Redis, written in one round trip.
 
-    klaxon:outbox                          stream  one entry per muted notification, field
-                                                   ``record``: JSON {kind: "notification", id,
-                                                   rule_id, channel, status, reason, ref, at}
+    klaxon:outbox                          stream  one record per muted notification, kind
+                                                   "notification" with its status, reason
+                                                   and ref (contract.outbox owns the
+                                                   stream and the record format)
     klaxon:muted-alert:<alert>:<channel>   string  the status that muted an alert's trigger
                                                    (its resolve is then muted too, unless the
                                                    rule sets resolve_when_silenced)
@@ -24,10 +25,9 @@ from collections.abc import Sequence
 import redis
 
 from alerts.muting.muter import Muted, Status, alert_id_of
+from contract import outbox
 from contract.notification import Notification, TransitionKind
 
-OUTBOX_KEY = "klaxon:outbox"
-OUTBOX_MAX_LENGTH = 100_000
 CATCH_UP_PENDING_KEY = "klaxon:catchup:pending"
 MARKER_TTL_SECONDS = 90 * 24 * 3600
 # What opens an alert: its trigger (or no-data alert) muted means its resolve is unheard of.
@@ -62,21 +62,19 @@ def record_muted(
     at = dt.datetime.fromtimestamp(now, dt.UTC).isoformat()
     pipe = client.pipeline(transaction=False)
     for notification, why in muted:
-        record = {
-            "kind": "notification",
-            "id": notification.id,
-            "rule_id": notification.rule_id,
-            "channel": notification.channel,
-            "transition": str(notification.transition),
-            "status": str(why.status),
-            "reason": why.reason,
-            "ref": why.ref,
-            "at": at,
-        }
-        pipe.xadd(
-            OUTBOX_KEY, {"record": json.dumps(record)}, maxlen=OUTBOX_MAX_LENGTH, approximate=True
-        )
         alert_id = alert_id_of(notification)
+        record = outbox.notification_status(
+            notification.id,
+            outbox.NotificationStatus(str(why.status)),
+            why.reason,
+            rule_id=notification.rule_id,
+            channel=notification.channel,
+            at=now,
+            transition=str(notification.transition),
+            alert_id=alert_id,
+            ref=why.ref,
+        )
+        outbox.append(pipe, record)
         if alert_id is not None and notification.transition in OPENING:
             pipe.set(
                 muted_alert_key(alert_id, notification.channel),

@@ -7,6 +7,7 @@ uvicorn.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 
+from alerts.acks import AckBook, AckError
 from alerts.store import AlertEvent, AlertStore
 from contract import __version__
 from contract.outbox import OUTBOX_STREAM, NotificationStatus
@@ -78,6 +80,15 @@ _BAD_CURSOR: dict[int | str, dict[str, object]] = {
 _FORBIDDEN: dict[int | str, dict[str, object]] = {
     403: {"model": schemas.ErrorBody, "description": "a read token on a write endpoint"}
 }
+_CONFLICT: dict[int | str, dict[str, object]] = {
+    409: {
+        "model": schemas.ErrorBody,
+        "description": "the alert's state does not allow it: resolved, already acknowledged "
+        "or rejected, not acknowledged (unack), or a stateful alert (reject)",
+    }
+}
+# An AckError's verdict -> the status it is answered with (anything else: 409).
+_ACK_STATUS = {"unknown": 404, "ambiguous": 404}
 
 _bearer = HTTPBearer(auto_error=False, description="A token from KLAXON_API_TOKENS")
 
@@ -115,6 +126,7 @@ Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
 Cursor = Annotated[str | None, Query(max_length=MAX_ID, description="next_cursor of the last page")]
 Since = Annotated[float | None, Query(ge=0, le=1e11, description="Unix seconds")]
 Ident = Annotated[str | None, Query(max_length=MAX_ID)]
+AlertPath = Annotated[str, PathParam(max_length=MAX_ID)]
 
 
 def _json_error(status: int, message: str, fields: list[schemas.FieldError]) -> JSONResponse:
@@ -234,6 +246,41 @@ def create_app(services: Services) -> FastAPI:
                 for t in history.timeline(alert_id)
             ],
         )
+
+    ack_responses = {**_ERRORS, **_NOT_FOUND, **_FORBIDDEN, **_CONFLICT}
+
+    @app.post(
+        f"{PREFIX}/alerts/{{alert_id}}/ack",
+        response_model=schemas.AckResult,
+        responses=ack_responses,
+    )
+    def ack(
+        request: Request, _: Write, alert_id: AlertPath, body: schemas.AckBody
+    ) -> schemas.AckResult:
+        """Acknowledge an open alert or hit: its reminders and escalation steps stop."""
+        return _act(_services(request).redis, "ack", alert_id, body.by, body.comment)
+
+    @app.post(
+        f"{PREFIX}/alerts/{{alert_id}}/unack",
+        response_model=schemas.AckResult,
+        responses=ack_responses,
+    )
+    def unack(
+        request: Request, _: Write, alert_id: AlertPath, body: schemas.AckBody
+    ) -> schemas.AckResult:
+        """Take an acknowledgement back: the alert is open again and its reminders resume."""
+        return _act(_services(request).redis, "unack", alert_id, body.by, body.comment)
+
+    @app.post(
+        f"{PREFIX}/alerts/{{alert_id}}/reject",
+        response_model=schemas.AckResult,
+        responses=ack_responses,
+    )
+    def reject(
+        request: Request, _: Write, alert_id: AlertPath, body: schemas.RejectBody
+    ) -> schemas.AckResult:
+        """Reject a hit (a misread plate, a wrong hotlist entry): it closes, with the reason."""
+        return _act(_services(request).redis, "reject", alert_id, body.by, body.reason)
 
     @app.get(
         f"{PREFIX}/notifications",
@@ -366,6 +413,18 @@ def requeuer(app: Celery) -> Callable[[DeadLetterStore, str], bool]:
         return True
 
     return requeue_one
+
+
+def _act(client: redis.Redis, action: str, alert_id: str, by: str, note: str) -> schemas.AckResult:
+    """One ack action by exact id (as alerts.acks does it for the CLI); errors as JSON."""
+    book = AckBook(client)
+    do = {"ack": book.ack, "unack": book.unack, "reject": book.reject}[action]
+    at = time.time()
+    try:
+        state = do(alert_id, by, note, at)
+    except AckError as exc:
+        raise ApiError(_ACK_STATUS.get(exc.verdict, 409), str(exc), "path.alert_id") from None
+    return schemas.AckResult(alert_id=alert_id, state=state.value, by=by, at=at)
 
 
 def _database_answers(history: History) -> bool:

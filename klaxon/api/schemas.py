@@ -56,6 +56,25 @@ class TimelineStep(Model):
     detail: dict[str, Any]
 
 
+class AckBody(Model):
+    by: str = Field(min_length=1, max_length=200, description="Who is on it")
+    comment: str = Field(default="", max_length=2000, description="Why, or what is being done")
+
+
+class RejectBody(Model):
+    by: str = Field(min_length=1, max_length=200, description="Who rejects the hit")
+    reason: str = Field(
+        min_length=1, max_length=2000, description="e.g. misread, wrong-entry, duplicate"
+    )
+
+
+class AckResult(Model):
+    alert_id: str
+    state: str = Field(description="open, acknowledged or rejected: the alert's new state")
+    by: str
+    at: float = Field(description="Unix seconds")
+
+
 class AlertDetail(Model):
     alert: Alert
     timeline: list[TimelineStep]

@@ -1,8 +1,10 @@
-"""The bridge's pipeline, group flusher and no-data sweep, run in-process on simulated time.
+"""The bridge's pipeline, group flusher and the sweep, run in-process on simulated time.
 
 Nothing here copies rule or lifecycle logic: the pipeline is ``ingest.wiring.build_pipeline``,
-the flusher ``ingest.group_flusher.GroupFlusher`` and the sweep ``alerts.no_data.raise_due``,
-all against a Redis client given by the caller (the in-process one of
+the flusher ``ingest.group_flusher.GroupFlusher`` and the sweep ``alerts.no_data.raise_due``
+with the follow-ups of ``alerts.followups`` (reminders, escalation steps, through the
+pipeline's own mute stage, as ``tasks.sweep`` does), all against a Redis client given by the
+caller (the in-process one of
 ``klaxon.rulestest.store`` for tests and replays). Notifications are captured here instead
 of being enqueued.
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from alerts.followups import FollowUps
 from alerts.grouping import DUE, GroupStore
 from alerts.lifecycle import Lifecycle
 from alerts.no_data import raise_due
@@ -27,6 +30,7 @@ from ingest.pipeline import Pipeline, Rejected
 from ingest.wiring import build_pipeline
 from klaxon.rulestest.store import SimulatedClock, simulated_time
 from rules.config import KlaxonConfig
+from rules.model import BaseRule
 
 # How often production runs the no-data sweep (``klaxon beat --interval``'s default).
 SWEEP_INTERVAL = 30.0
@@ -87,6 +91,8 @@ class Simulation:
         self.capture = Capture(clock)
         self.flusher = GroupFlusher(GroupStore(client), self.capture, clock)
         self.lifecycle = Lifecycle(client)
+        self.follow_ups = FollowUps(client)
+        self.enabled: dict[str, BaseRule] = {r.id: r for r in config.rules if r.enabled}
         self.sweep_every = sweep_every
         self._next_sweep = clock() + sweep_every
         self.counts = Counts()
@@ -149,3 +155,9 @@ class Simulation:
         now = self.clock()
         self.sent.extend(Sent(now, n) for n in raised.notifications)
         self.counts.alert_events += [(e.rule_id, kind) for e, kind in raised.events]
+        plan = self.follow_ups.plan(self.enabled, now)
+        kept = plan.notifications
+        if self.pipeline.muting is not None:
+            kept = self.pipeline.muting.apply(kept, [], now).kept
+        self.sent.extend(Sent(now, n) for n in kept)
+        self.follow_ups.advance(plan, now)

@@ -12,6 +12,7 @@ import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from alerts.acks import AckBook, AckState, AlertKind, Opening
 from contract import outbox
 from contract.celery_app import make_app
 from contract.outbox import AttemptOutcome, NotificationStatus
@@ -228,3 +229,85 @@ def test_tokens_need_a_role_and_length() -> None:
         parse_tokens(f"read:{READ},admin:{WRITE}")
     with pytest.raises(TokenConfigError, match="entry 1: a token needs at least 16"):
         parse_tokens("write:short")
+
+
+def _open(client: redis.Redis, alert_id: str, kind: AlertKind) -> None:
+    """An open alert (or hit) in Redis, as the bridge opens it, with no follow-ups."""
+    AckBook(client).open(
+        [Opening(alert_id, "temp_high", kind, "tank-1", 100.0, (), (), {})],
+    )
+
+
+def test_ack_and_unack_by_api_change_the_state_and_reach_the_timeline(
+    app: FastAPI, redis_client: redis.Redis
+) -> None:
+    """POST ack then unack (write token): the new state each time; the history keeps who, why."""
+    _history(redis_client, app)
+    _open(redis_client, "a-new", AlertKind.ALERT)
+    writer = _client(app, WRITE)
+
+    acked = writer.post("/api/v1/alerts/a-new/ack", json={"by": "ana", "comment": "on it"})
+    assert acked.status_code == 200, acked.text
+    assert (acked.json()["state"], acked.json()["by"]) == ("acknowledged", "ana")
+    again = writer.post("/api/v1/alerts/a-new/ack", json={"by": "bo"})
+    assert again.status_code == 409
+    assert again.json()["error"] == "alert a-new is already acknowledged"
+    unacked = writer.post("/api/v1/alerts/a-new/unack", json={"by": "bo"})
+    assert unacked.json()["state"] == "open"
+
+    record_outbox(redis_client, app.state.database_url)
+    detail = _client(app).get("/api/v1/alerts/a-new").json()
+    steps = [(s["kind"], s["actor"], s["note"]) for s in detail["timeline"]]
+    assert steps == [("trigger", "", ""), ("ack", "ana", "on it"), ("unack", "bo", "")]
+
+
+def test_reject_by_api_closes_a_hit_and_refuses_a_stateful_alert(
+    app: FastAPI, redis_client: redis.Redis
+) -> None:
+    """A hit is rejected with its reason; a stateful alert gets a 409 saying to ack instead."""
+    _open(redis_client, "h-1", AlertKind.HIT)
+    _open(redis_client, "a-1", AlertKind.ALERT)
+    writer = _client(app, WRITE)
+
+    rejected = writer.post("/api/v1/alerts/h-1/reject", json={"by": "ana", "reason": "misread"})
+    assert rejected.json()["state"] == "rejected"
+    record = AckBook(redis_client).get("h-1")
+    assert record is not None and (record.by, record.reason) == ("ana", "misread")
+    refused = writer.post("/api/v1/alerts/a-1/reject", json={"by": "ana", "reason": "misread"})
+    assert refused.status_code == 409
+    assert "only a hit can be rejected" in refused.json()["error"]
+
+
+def test_acking_an_unknown_or_resolved_alert_is_a_json_error(
+    app: FastAPI, redis_client: redis.Redis
+) -> None:
+    """Unknown id: 404 naming it; resolved: 409 saying when; no reason: 422 naming the field."""
+    _open(redis_client, "a-1", AlertKind.ALERT)
+    AckBook(redis_client).resolve(["a-1"], at=160.0)
+    writer = _client(app, WRITE)
+
+    unknown = writer.post("/api/v1/alerts/nope/ack", json={"by": "ana"})
+    assert unknown.status_code == 404
+    assert unknown.json() == {
+        "error": "no acknowledgeable alert with id 'nope'",
+        "fields": [
+            {"field": "path.alert_id", "message": "no acknowledgeable alert with id 'nope'"}
+        ],
+    }
+    resolved = writer.post("/api/v1/alerts/a-1/ack", json={"by": "ana"})
+    assert resolved.status_code == 409
+    assert resolved.json()["error"] == (
+        "alert a-1 is already resolved (at 1970-01-01T00:02:40+00:00): there is nothing to ack"
+    )
+    no_reason = writer.post("/api/v1/alerts/a-1/reject", json={"by": "ana"})
+    assert no_reason.status_code == 422
+    assert [f["field"] for f in no_reason.json()["fields"]] == ["body.reason"]
+
+
+def test_a_read_token_cannot_ack(app: FastAPI, redis_client: redis.Redis) -> None:
+    """ack is a write: a read token gets 403 and the alert stays open."""
+    _open(redis_client, "a-1", AlertKind.ALERT)
+    response = _client(app, READ).post("/api/v1/alerts/a-1/ack", json={"by": "ana"})
+    assert response.status_code == 403
+    record = AckBook(redis_client).get("a-1")
+    assert record is not None and record.state == AckState.OPEN

@@ -216,15 +216,16 @@ def test_alerts_active_stats_and_cleanup_show_what_the_bridge_recorded(
         "resolved_at": None,
         "resolution_value": None,
         "duration_seconds": None,
+        "ack": {"state": "open", "by": "", "at": None, "comment": "", "reason": ""},
     }
     triggered = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now - 120))
     assert cli("alerts", "active").stdout.splitlines() == [
         "id        rule       device    metric       threshold  value  triggered"
-        "            resolved  resolution  duration",
+        "            resolved  resolution  duration  ack",
         "--------  ---------  --------  -----------  ---------  -----  -------------------"
-        "  --------  ----------  --------",
+        "  --------  ----------  --------  ----",
         f"{firing['id'][:8]}  temp_high  tank-hot  temperature  > 82       84     {triggered}"
-        "  -         -           firing",
+        "  -         -           firing    open",
     ]
 
     everything = {

@@ -23,6 +23,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from contract.jsonsafe import JsonObject
 from klaxon.devstack.demo import STOLEN_BURST
 from klaxon.devstack.devconfig import write_dev_config
 from klaxon.devstack.inbox import Inbox, InboxServers
@@ -34,6 +35,7 @@ from rules.config import load_config
 from tasks.channels import CHANNELS
 from tests.support.kafka import read_all
 from tests.support.ledger import MemoryLedger, sample_notification
+from tests.support.outbox import notification_records
 from tests.support.processes import ROOT
 from tests.support.wait import wait_until
 
@@ -347,9 +349,8 @@ def test_klaxon_silence_add_stops_a_demo_alert(start_dev: Any) -> None:
     assert done.returncode == 0, done.stderr
     client = redis.Redis.from_url(redis_url)
 
-    def silenced() -> list[dict[str, Any]]:
-        records = [json.loads(f[b"record"]) for _, f in client.xrange("klaxon:outbox")]
-        return [r for r in records if r["status"] == "silenced"]
+    def silenced() -> list[JsonObject]:
+        return [r.data for r in notification_records(client, "silenced")]
 
     # The tanks overheat within the first 15 s of every 40: a trigger comes within the demo.
     (first, *_) = wait_until(silenced, 60, 0.5, lambda: f"a silenced alert in:\n{run.output}")

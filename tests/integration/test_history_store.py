@@ -215,6 +215,79 @@ def test_an_alert_triggered_then_resolved_is_one_row_with_its_timeline(engine: E
     ]
 
 
+def test_unack_and_reject_land_on_the_timeline_and_the_alert_row(engine: Engine) -> None:
+    """An unack clears who acknowledged; a reject keeps who and when; all are timeline steps."""
+    _apply(
+        engine,
+        [
+            _alert("a1", 100.0),
+            outbox.alert_action(Kind.ACK, "a1", actor="ana", note="on it", at=110.0),
+            outbox.alert_action(Kind.UNACK, "a1", actor="bo", note="not fixed", at=115.0),
+            outbox.alert_action(Kind.REJECT, "a1", actor="cy", note="misread", at=120.0),
+        ],
+    )
+    history = History(engine)
+    alert = history.alert("a1")
+    assert alert is not None
+    assert (alert.acknowledged_by, alert.acknowledged_at) == (None, None)
+    assert (alert.rejected_by, alert.rejected_at) == ("cy", 120.0)
+    steps = [(t.kind, t.actor, t.note, t.at) for t in history.timeline("a1")]
+    assert steps == [
+        ("trigger", "", "", 100.0),
+        ("ack", "ana", "on it", 110.0),
+        ("unack", "bo", "not fixed", 115.0),
+        ("reject", "cy", "misread", 120.0),
+    ]
+
+
+def test_a_hit_without_an_alert_event_still_gets_its_timeline(engine: Engine) -> None:
+    """A hotlist hit has no alert event row: its ack, reminder and reject are still kept."""
+    _apply(
+        engine,
+        [
+            outbox.alert_action(Kind.REMINDER, "h1", actor="klaxon", at=10.0, step=1),
+            outbox.alert_action(Kind.REJECT, "h1", actor="ana", note="misread", at=20.0),
+        ],
+    )
+    history = History(engine)
+    assert history.alert("h1") is None
+    steps = [(t.kind, t.actor, t.detail) for t in history.timeline("h1")]
+    assert steps == [("reminder", "klaxon", {"step": 1}), ("reject", "ana", {})]
+
+
+def test_a_follow_up_appended_twice_is_one_timeline_step(engine: Engine) -> None:
+    """A sweep's step keyed by (alert, follow-up) and replayed stays one line."""
+    step = outbox.alert_action(Kind.ESCALATION, "a1", at=120.0, key="a1|escalation|0", step=1)
+    _apply(engine, [_alert("a1", 100.0), step])
+    _apply(engine, [step], first=50)
+    assert [t.kind for t in History(engine).timeline("a1")] == ["trigger", "escalation"]
+
+
+def test_a_muted_notification_never_queued_is_one_row_with_its_alert(engine: Engine) -> None:
+    """A silenced trigger was never queued: its one record still names rule, alert, why."""
+    record = outbox.notification_status(
+        "n9",
+        NotificationStatus.SILENCED,
+        "silence s-1 (water change)",
+        rule_id="temp_high",
+        channel="sms",
+        at=101.0,
+        transition="trigger",
+        alert_id="a1",
+        ref="s-1",
+    )
+    _apply(engine, [record])
+    row = History(engine).notification("n9")
+    assert row is not None
+    assert (row.status, row.reason, row.rule_id, row.channel) == (
+        "silenced",
+        "silence s-1 (water change)",
+        "temp_high",
+        "sms",
+    )
+    assert (row.transition, row.alert_id, row.created_at) == ("trigger", "a1", 101.0)
+
+
 def test_cursor_pages_cover_every_alert_once_newest_first(engine: Engine) -> None:
     """Keyset pages of 7 over 30 alerts (some at the same second) return each exactly once."""
     _apply(engine, [_alert(f"a{i:02d}", 1000.0 + i // 3) for i in range(30)])

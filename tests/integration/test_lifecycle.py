@@ -1,4 +1,4 @@
-"""The triggered -> resolved lifecycle in Redis: transitions, pending, reminders, replays."""
+"""The triggered -> resolved lifecycle in Redis: transitions, pending, replays."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ def observe(
     *,
     clears: bool | None = None,
     for_seconds: float = 0,
-    repeat: float = 0,
     value: float = 1.0,
     partition: int = 0,
 ) -> Transition | None:
@@ -34,7 +33,7 @@ def observe(
         offset=offset,
         value=value,
     )
-    (found,) = lifecycle.observe([(obs, for_seconds, repeat, f"alert-{offset}")], received_at=at)
+    (found,) = lifecycle.observe([(obs, for_seconds, f"alert-{offset}")], received_at=at)
     lifecycle_only = [t for t in found if not t.kind.startswith("no_data")]
     return lifecycle_only[0] if lifecycle_only else None
 
@@ -99,19 +98,6 @@ def test_hysteresis_resolves_only_when_the_resolve_condition_holds(
     assert kinds(results) == ["trigger", None, "resolve"]
 
 
-def test_repeat_interval_sends_reminders_while_firing(redis_client: redis.Redis) -> None:
-    """While firing, a reminder comes once per repeat interval, not on every reading."""
-    lifecycle = Lifecycle(redis_client)
-    results = [
-        observe(lifecycle, 0, True, T0, repeat=60),
-        observe(lifecycle, 1, True, T0 + 30, repeat=60),
-        observe(lifecycle, 2, True, T0 + 60, repeat=60),
-        observe(lifecycle, 3, True, T0 + 90, repeat=60),
-        observe(lifecycle, 4, True, T0 + 120, repeat=60),
-    ]
-    assert kinds(results) == ["trigger", None, "reminder", None, "reminder"]
-
-
 def test_a_replayed_batch_gets_back_the_same_transitions_and_changes_nothing(
     redis_client: redis.Redis,
 ) -> None:
@@ -159,5 +145,5 @@ def test_silence_raises_one_no_data_alert_and_the_next_reading_resolves_it(
     assert raised is not None and raised.kind == "no_data" and raised.triggered_at == T0
     assert again is None
     obs = Observation("temp_high", "tank-1", False, True, T0 + 100, "devices.readings", 0, 1, 1.0)
-    ((resolved,),) = lifecycle.observe([(obs, 0, 0, "unused")], received_at=T0 + 100)
+    ((resolved,),) = lifecycle.observe([(obs, 0, "unused")], received_at=T0 + 100)
     assert (resolved.kind, resolved.alert_id) == ("no_data_resolve", "nd-1")

@@ -20,9 +20,9 @@ from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.muting.inhibition import FIRING_KEY
-from alerts.muting.records import OUTBOX_KEY
 from alerts.muting.sweep import catch_up_summaries
 from contract.celery_app import make_app
+from contract.jsonsafe import JsonObject
 from contract.publisher import CeleryPublisher
 from contract.settings import Settings
 from klaxon.silence_cli import silence
@@ -33,6 +33,7 @@ from tests.support.fakes import Clock
 from tests.support.http_sink import HttpSink
 from tests.support.kafka import PlateProducer, create_topics, plate_event
 from tests.support.muting import TOPIC, PipelineOnClock
+from tests.support.outbox import notification_records
 from tests.support.processes import ROOT
 from tests.support.queues import drained
 from tests.support.schema_registry import SchemaRegistryDouble
@@ -41,6 +42,11 @@ from tests.support.wait import wait_until
 
 # The promise under test: a silence takes effect on every bridge and worker within this.
 TAKES_EFFECT_SECONDS = 2.0
+
+
+def own_alert_events(topic: str) -> dict[str, str]:
+    """An alert-events topic of this test's own: the default one belongs to test_thresholds."""
+    return {"KLAXON_ALERT_EVENTS_TOPIC": f"{topic}.alert-events"}
 
 
 def klaxon(stack: Stack, *args: str) -> str:
@@ -101,9 +107,8 @@ def worker_muted(port: int, rule_id: str) -> float | None:
     return None
 
 
-def outbox(client: redis.Redis, status: str) -> list[dict[str, Any]]:
-    records = [json.loads(f[b"record"]) for _, f in client.xrange(OUTBOX_KEY)]
-    return [r for r in records if r["status"] == status]
+def outbox(client: redis.Redis, status: str) -> list[JsonObject]:
+    return [r.data for r in notification_records(client, status)]
 
 
 def plates(sink: HttpSink) -> list[str]:
@@ -138,7 +143,7 @@ def test_a_silence_added_while_the_bridge_runs_stops_the_next_match_and_expiring
     """Within 2 s of ``silence add`` a match is recorded, not sent; after ``expire`` it is sent."""
     config = plate_config(write_config, sink, topic)
     stack.worker(config)
-    stack.bridge(config)
+    stack.bridge(config, **own_alert_events(topic))
     producer = PlateProducer(kafka, registry.url, topic)
     producer.send(plate_event("AAA111", camera="gate-1"))
     sink.wait_for(1, "/hook")
@@ -193,7 +198,7 @@ def test_a_regex_silence_on_camera_id_is_anchored(
     config = plate_config(write_config, sink, topic)
     silence_id = klaxon(stack, "silence", "add", "--match", "camera_id=~gate-.*", "--for", "1h")
     stack.worker(config)
-    stack.bridge(config)
+    stack.bridge(config, **own_alert_events(topic))
     producer = PlateProducer(kafka, registry.url, topic)
     producer.send(
         *(
@@ -218,7 +223,7 @@ def test_a_silence_added_after_enqueue_stops_the_send_in_the_worker(
 ) -> None:
     """A task already queued when the silence is added is recorded as silenced, not sent."""
     config = plate_config(write_config, sink, topic)
-    stack.bridge(config)
+    stack.bridge(config, **own_alert_events(topic))
     producer = PlateProducer(kafka, registry.url, topic)
     producer.send(plate_event("EEE555", camera="gate-9"))
     wait_until(lambda: redis_client.llen("notify.webhook") == 1, message="the task queued")
@@ -271,7 +276,7 @@ def test_a_firing_controller_offline_inhibits_tank_alerts_on_its_site_only(
     ]
     config = write_config({"webhook": {"url": sink.url("/hook")}}, rules, inhibit=inhibit)
     stack.worker(config)
-    stack.bridge(config)
+    stack.bridge(config, **own_alert_events(topic))
     producer = Producer({"bootstrap.servers": kafka, "linger.ms": 0})
 
     def send(to: str, **event: Any) -> None:
@@ -397,7 +402,7 @@ def test_the_sweep_says_once_that_a_silence_ended_while_its_alert_fires(
     config = write_config({"webhook": {"url": sink.url("/hook")}}, [rule])
     silence_id = klaxon(stack, "silence", "add", "--match", "device_id=display-tank", "--for", "1h")
     stack.worker(config, queues="notify.webhook,klaxon.sweep")
-    stack.bridge(config)
+    stack.bridge(config, **own_alert_events(topic))
     stack.process(
         config, "beat", "--interval", "1", "--schedule", str(stack.log_dir / "beat-schedule")
     )

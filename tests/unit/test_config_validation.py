@@ -127,9 +127,10 @@ CASES: dict[str, list[str]] = {
     "threshold_bad_duration": [
         'rule "t1": rules[0].for_seconds: expected a number of seconds or a duration like '
         '45s, 30m, 1h or 2d, got "5 minutes"',
-        'rule "t1": rules[0].repeat_interval: must not be negative, got -60',
         'rule "t1": rules[0].no_data_seconds: expected a number of seconds or a duration like '
         "45s, 30m, 1h or 2d, got true",
+        # Reminders are read with the other follow-ups (repeat, escalation), after the lifecycle.
+        'rule "t1": rules[0].repeat_interval: must not be negative, got -60',
     ],
     "threshold_bad_device_id": [
         'rule "t1": rules[0].device_id[2]: expected a device id, got ""',

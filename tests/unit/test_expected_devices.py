@@ -61,7 +61,7 @@ def test_a_never_seen_device_is_silent_from_the_first_sweep_and_alerted_once(
     assert expected.raise_never_seen("temp-high", "frag-tank", T0 + 900, 600, "a4") is None
 
     first = Observation("temp-high", "frag-tank", False, True, T0 + 950, "readings", 0, 1)
-    (found,) = Lifecycle(redis_client).observe([(first, 0, 0, "new")], received_at=T0 + 950)
+    (found,) = Lifecycle(redis_client).observe([(first, 0, "new")], received_at=T0 + 950)
     assert found == [Transition("no_data_resolve", "a3", T0)]
 
 
@@ -70,7 +70,7 @@ def test_a_device_that_has_reported_is_left_to_the_usual_sweep(
 ) -> None:
     """Once a device has a reading, the never-seen check raises nothing for it."""
     seen = Observation("temp-high", "frag-tank", False, True, T0, "readings", 0, 1)
-    Lifecycle(redis_client).observe([(seen, 0, 0, "new")], received_at=T0)
+    Lifecycle(redis_client).observe([(seen, 0, "new")], received_at=T0)
     expected = ExpectedDevices(redis_client)
     assert expected.raise_never_seen("temp-high", "frag-tank", T0 + 1, 600, "a") is None
     assert expected.raise_never_seen("temp-high", "frag-tank", T0 + 10_000, 600, "b") is None

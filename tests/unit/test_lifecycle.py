@@ -1,4 +1,4 @@
-"""Alert lifecycles in a real Redis: pending, trigger, resolve, reminders, no-data, replays.
+"""Alert lifecycles in a real Redis: pending, trigger, resolve, no-data, replays.
 
 Rules come from the real loader; readings go through the stateful stage as the bridge's
 pipeline sends them, with event times in the readings and an injected receive clock.
@@ -118,16 +118,13 @@ def test_hysteresis_resolves_only_past_the_resolve_threshold(redis_client: redis
     assert feed.send((78.0, 30)) == [Transition("resolve", alert_of(1), T0, 85.0)]
 
 
-def test_reminders_come_every_repeat_interval_while_firing(redis_client: redis.Redis) -> None:
-    """With repeat_interval 300 s a firing alert reminds at 300 s and 600 s, not between."""
+def test_readings_of_a_firing_alert_cause_no_reminders_the_sweep_sends_them(
+    redis_client: redis.Redis,
+) -> None:
+    """Reminders are the sweep's (tests/unit/test_followups.py): readings bring none."""
     feed = Feed(redis_client, threshold(repeat_interval="5m"))
-    trigger = feed.send((85.0, 0))
-    assert trigger == [Transition("trigger", alert_of(1), T0)]
-
-    kinds = [[t.kind for t in feed.send((85.0, at))] for at in (100, 299, 300, 450, 600)]
-
-    assert kinds == [[], [], ["reminder"], [], ["reminder"]]
-    assert feed.send((85.0, 700)) == []
+    assert feed.send((85.0, 0)) == [Transition("trigger", alert_of(1), T0)]
+    assert [feed.send((85.0, at)) for at in (300, 600)] == [[], []]
 
 
 def test_a_silent_key_raises_one_no_data_alert_and_its_next_reading_resolves_it(

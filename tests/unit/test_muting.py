@@ -4,7 +4,6 @@ injected clock: schedules, catch-up summaries, resolves after a silence, silence
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,15 @@ from zoneinfo import ZoneInfo
 import redis
 from prometheus_client import REGISTRY
 
-from alerts.muting.records import OUTBOX_KEY
 from alerts.muting.silences import SilenceStore
 from alerts.muting.sweep import catch_up_summaries, silence_end_notices
 from alerts.store import AlertStore
+from contract.jsonsafe import JsonObject
 from contract.notification import TransitionKind
 from rules.config import load_config
 from tests.support.fakes import Clock
 from tests.support.muting import TOPIC, PipelineOnClock
+from tests.support.outbox import notification_records
 
 NEW_YORK = ZoneInfo("America/New_York")
 # Sunday 1 March 2026, 02:30 in New York (07:30 UTC).
@@ -51,8 +51,8 @@ def tank_rule(**extra: Any) -> dict[str, Any]:
     }
 
 
-def outbox(client: redis.Redis) -> list[dict[str, Any]]:
-    return [json.loads(fields[b"record"]) for _, fields in client.xrange(OUTBOX_KEY)]
+def outbox(client: redis.Redis) -> list[JsonObject]:
+    return [r.data for r in notification_records(client)]
 
 
 def muted_count(rule_id: str, status: str) -> float:
@@ -86,7 +86,7 @@ def test_a_mute_interval_at_0200_on_sunday_in_the_rules_zone_mutes_and_records(
     (record,) = outbox(redis_client)
     assert record["status"] == "muted" and record["ref"] == "weekly_maintenance"
     assert record["rule_id"] == "tank_temperature_high" and record["channel"] == "webhook"
-    assert record["at"] == "2026-03-01T07:30:00+00:00"
+    assert record["at"] == dt.datetime(2026, 3, 1, 7, 30, tzinfo=dt.UTC).timestamp()
 
     bridge.clock.now = dt.datetime(2026, 3, 1, 2, 30, tzinfo=dt.UTC).timestamp()
     (sent,) = bridge.send(device_id="display-tank", temperature=32)

@@ -140,7 +140,8 @@ CASES = [
             Step(30, reading("temperature", 12)),
             Step(60, reading("temperature", 12)),
         ),
-        ((0, "hot", "trigger", "tank hot at 11"), (60, "hot", "reminder", "tank hot at 12")),
+        # The sweep sends it (alerts.followups), with the values the alert opened with.
+        ((0, "hot", "trigger", "tank hot at 11"), (60, "hot", "reminder", "tank hot at 11")),
     ),
     ContractCase(
         "no data from a silent device, resolved by its next reading",

@@ -92,7 +92,7 @@ def test_threshold_rule_defaults() -> None:
     assert rule.state_key == "device_id"
     assert rule.timestamp_field == "timestamp"
     assert rule.conditions == ()
-    assert (rule.for_seconds, rule.repeat_interval, rule.no_data_seconds) == (0, 0, 0)
+    assert (rule.for_seconds, rule.repeat, rule.no_data_seconds) == (0, (), 0)
     assert rule.notify_on_resolve is False
     assert rule.priority == "medium"
     assert rule.channels == ("webhook",)
@@ -173,7 +173,8 @@ def test_operator_word_forms_normalise_to_the_symbol(given: str, symbol: str) ->
 def test_durations_take_seconds_or_a_unit(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
     rule = threshold_rule(for_seconds=text, repeat_interval=text, no_data_seconds=text)
-    assert (rule.for_seconds, rule.repeat_interval, rule.no_data_seconds) == (seconds,) * 3
+    repeat = (seconds,) if seconds else ()  # repeat_interval is repeat's one-element form
+    assert (rule.for_seconds, rule.repeat, rule.no_data_seconds) == (seconds, repeat, seconds)
 
 
 @pytest.mark.parametrize(
@@ -478,7 +479,7 @@ def test_stateful_match_rule_defaults() -> None:
     assert not hasattr(rule, "metric")
     assert rule.resolve_template.text == "RESOLVED {rule_name}: {state_key} after {duration}"
     assert rule.no_data_template.text == "{rule_name}: no data from {state_key} for {silence}"
-    assert (rule.for_seconds, rule.repeat_interval, rule.no_data_seconds) == (0, 0, 0)
+    assert (rule.for_seconds, rule.repeat, rule.no_data_seconds) == (0, (), 0)
     assert rule.notify_on_resolve is False
     assert rule.template_values == {
         "rule_id": "cam-offline",
@@ -491,7 +492,7 @@ def test_stateful_match_rule_observes_every_event_with_the_key() -> None:
     rule = camera_rule(
         notify_on_resolve=True, for_seconds="1m", repeat_interval="1h", timestamp_field="ts"
     )
-    assert (rule.for_seconds, rule.repeat_interval) == (60.0, 3600.0)
+    assert (rule.for_seconds, rule.repeat) == (60.0, (3600.0,))
     down = {"camera_id": "gate", "status": "offline", "ts": T0_MS}
     assert rule.observe(down) == Reading("gate", True, False, None, float(T0))
     assert rule.observe({"camera_id": "gate", "status": "online"}) == Reading(
