@@ -1,0 +1,85 @@
+"""``/api/v1/alerts``: the live alerts from Redis and the alert history with timelines."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from alerts.store import AlertEvent, AlertStore
+from history.models import AlertEventRow
+from history.queries import AlertFilter
+from history.views import alert_view, timeline_view
+from klaxon.api import schemas
+from klaxon.api.auth import Read
+from klaxon.api.errors import BAD_CURSOR, ERRORS, NOT_FOUND, ApiError
+from klaxon.api.params import PREFIX, Cursor, Ident, ItemId, Limit, Since
+from klaxon.api.services import services_of
+
+router = APIRouter(prefix=PREFIX)
+
+
+@router.get("/alerts/active", response_model=list[schemas.Alert], responses=ERRORS)
+def active_alerts(request: Request, _: Read) -> list[schemas.Alert]:
+    """Alerts firing now (Redis's live state), oldest first."""
+    return [_live_alert(e) for e in AlertStore(services_of(request).redis).active()]
+
+
+@router.get("/alerts", response_model=schemas.AlertPage, responses={**ERRORS, **BAD_CURSOR})
+def alerts(
+    request: Request,
+    _: Read,
+    rule_id: Ident = None,
+    device_id: Ident = None,
+    since: Since = None,
+    resolved: bool | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> schemas.AlertPage:
+    """Alert history, newest first, a page at a time."""
+    where = AlertFilter(rule_id=rule_id, device_id=device_id, since=since, resolved=resolved)
+    page = services_of(request).history.alerts(where, limit=limit, cursor=cursor)
+    return schemas.AlertPage(
+        items=[schemas.Alert.model_validate(_alert_fields(r)) for r in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get(
+    "/alerts/{alert_id}", response_model=schemas.AlertDetail, responses={**ERRORS, **NOT_FOUND}
+)
+def alert(request: Request, _: Read, alert_id: ItemId) -> schemas.AlertDetail:
+    """One alert and its timeline: trigger, acks, escalations, resolve."""
+    history = services_of(request).history
+    row = history.alert(alert_id)
+    if row is None:
+        raise ApiError(404, f"no alert {alert_id!r} in the history", "path.alert_id")
+    return schemas.AlertDetail(
+        alert=schemas.Alert.model_validate(_alert_fields(row)),
+        timeline=[
+            schemas.TimelineStep.model_validate(timeline_view(t))
+            for t in history.timeline(alert_id)
+        ],
+    )
+
+
+def _alert_fields(row: AlertEventRow) -> dict[str, object]:
+    view = alert_view(row)
+    view.pop("metadata")
+    return dict(view)
+
+
+def _live_alert(event: AlertEvent) -> schemas.Alert:
+    return schemas.Alert(
+        id=event.id,
+        rule_id=event.rule_id,
+        device_id=event.device_id,
+        kind=event.kind,
+        metric=event.metric,
+        operator=event.operator,
+        threshold_value=event.threshold_value,
+        current_value=event.current_value,
+        triggered_at=event.triggered_at,
+        is_resolved=event.is_resolved,
+        resolved_at=event.resolved_at,
+        resolution_value=event.resolution_value,
+        duration_seconds=event.duration,
+    )
