@@ -32,7 +32,8 @@ from rules.range import RANGE_MESSAGE, RANGE_NO_DATA, RANGE_RESOLVE, SEVERITIES,
 from rules.side_files import read_overrides, resolve
 
 if TYPE_CHECKING:
-    from rules.loader import _Common, _RuleLoader
+    from rules.loader import _RuleLoader
+    from rules.rule_fields import _Common
 
 # Keys a range rule reads itself (the lifecycle keys are read by the common loader).
 BAND_KEYS = ("low", "high")

@@ -28,7 +28,8 @@ from rules.trends import (
 )
 
 if TYPE_CHECKING:
-    from rules.loader import _Common, _RuleLoader
+    from rules.loader import _RuleLoader
+    from rules.rule_fields import _Common
 
 # Which parameter keys each type reads; any other is reported as not applying to it.
 _KEYS = {
