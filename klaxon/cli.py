@@ -179,7 +179,7 @@ def worker(ctx: click.Context, queues: str | None) -> None:
     from tasks.channels import CHANNELS
 
     queues = queues or ",".join([*(queue_for(name) for name in CHANNELS), "klaxon.sweep"])
-    from tasks.worker_metrics import prepare_multiproc_dir
+    from tasks.metrics_multiproc import prepare_multiproc_dir
 
     # Before worker_main: Celery's CLI imports Flower, which imports prometheus_client,
     # and multiprocess mode must be chosen before that.

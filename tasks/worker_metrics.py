@@ -38,6 +38,10 @@ CLI plugin does). So:
 
 The same files serve ``-P threads`` and ``-P solo``, where tasks run in the main process.
 
+Here: the task and worker signal receivers. The metric objects are in
+``tasks.worker_metric_registry``, the directory of value files in ``tasks.metrics_multiproc``,
+the HTTP server in ``tasks.worker_metrics_http``.
+
 Importing this module anywhere (the bridge imports ``tasks``) only connects the signal
 receivers; they fire in Celery workers alone. Metrics never break a task: every receiver
 swallows and logs its own errors.
@@ -45,176 +49,26 @@ swallows and logs its own errors.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import MutableMapping
-from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-import redis
 from celery import signals
 
-from contract.settings import Settings
 from tasks.app_instance import runtime
 from tasks.channels.errors import DeliveryError
 from tasks.fallback import fallback_sent
+from tasks.metrics_multiproc import MULTIPROC_ENV, multiprocess_active, prepare_multiproc_dir
 from tasks.notify import Delivered
 from tasks.retry import GiveUp, RetryIn, WaitForTurn, decision_of
+from tasks.worker_metric_registry import use_files, worker_metrics
+from tasks.worker_metrics_http import close_inherited_socket, start_http, stop_http
 from tasks.worker_totals import PendingTotals
-
-if TYPE_CHECKING:  # names only: importing prometheus-client here is too early (see above)
-    from prometheus_client import CollectorRegistry, Counter, Histogram
 
 log = logging.getLogger(__name__)
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-PORT_ENV = "WORKER_METRICS_PORT"
-DEFAULT_PORT = 8004
 TASK_PREFIX = "notify."
-SEND_TIME_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-WAIT_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
-
-
-def prepare_multiproc_dir(
-    env: MutableMapping[str, str] | None = None, keep_pid: int | None = None
-) -> Path:
-    """Make ``PROMETHEUS_MULTIPROC_DIR`` an empty directory, creating a temporary one if unset.
-
-    Call it before prometheus-client is imported in the worker's main process. Files left by
-    an earlier run are removed (except those of ``keep_pid``): one directory per worker
-    instance, never shared between instances.
-    """
-    env = os.environ if env is None else env
-    given = env.get(MULTIPROC_ENV)
-    if not given:
-        path = Path(tempfile.mkdtemp(prefix="klaxon-prometheus-"))
-        env[MULTIPROC_ENV] = str(path)
-        owner = os.getpid()  # forked children inherit atexit hooks; only the creator cleans
-
-        def remove() -> None:
-            if os.getpid() == owner:
-                shutil.rmtree(path, ignore_errors=True)
-
-        atexit.register(remove)
-        return path
-    path = Path(given)
-    path.mkdir(parents=True, exist_ok=True)
-    for stale in path.glob("*.db"):
-        if keep_pid is None or not stale.stem.endswith(f"_{keep_pid}"):
-            stale.unlink(missing_ok=True)
-    return path
-
-
-def use_files() -> bool:
-    """Make prometheus-client write values to files from now on; False if it is too late.
-
-    Only for the worker's main process before it forks, with the variable set and before
-    any worker metric exists (values created earlier stay in memory).
-    """
-    from prometheus_client import values  # noqa: PLC0415 - see the module's docstring
-
-    if multiprocess_active():
-        return True
-    if _metrics is not None:
-        return False
-    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]  # prometheus_client: untyped
-    return True
-
-
-def multiprocess_active() -> bool:
-    """True if prometheus-client writes values to files (it was imported with the variable set)."""
-    from prometheus_client import values  # noqa: PLC0415 - see the module's docstring
-
-    return bool(getattr(values.ValueClass, "_multiprocess", False))
-
-
-@dataclass(frozen=True)
-class WorkerMetrics:
-    registry: CollectorRegistry
-    sent: Counter
-    failed: Counter
-    send_time: Histogram
-    dead: Counter
-    muted: Counter
-    throttle_wait: Histogram
-    fallbacks: Counter
-
-
-_lock = threading.Lock()
-_metrics: WorkerMetrics | None = None
-
-
-def worker_metrics() -> WorkerMetrics:
-    """The worker's metric objects, created on first use (after the variable is settled).
-
-    They live in a registry of their own: in the bridge process the seed's names belong to
-    ``contract.metrics``, and in multiprocess mode the files, not a registry, are collected.
-    """
-    global _metrics  # noqa: PLW0603
-    with _lock:
-        if _metrics is None:
-            from prometheus_client import (  # noqa: PLC0415 - see the module's docstring
-                CollectorRegistry,
-                Counter,
-                Histogram,
-            )
-
-            registry = CollectorRegistry()
-            _metrics = WorkerMetrics(
-                registry=registry,
-                sent=Counter(
-                    "alert_engine_notifications_sent_total",
-                    "Notifications sent",
-                    ["channel", "rule_id"],
-                    registry=registry,
-                ),
-                failed=Counter(
-                    "alert_engine_notifications_failed_total",
-                    "Notification failures",
-                    ["channel", "error_type"],
-                    registry=registry,
-                ),
-                send_time=Histogram(
-                    "alert_engine_notification_send_time_seconds",
-                    "Notification send time",
-                    ["channel"],
-                    buckets=SEND_TIME_BUCKETS,
-                    registry=registry,
-                ),
-                dead=Counter(
-                    "klaxon_dead_letters_total",
-                    "Notifications that ended as dead letters",
-                    ["channel"],
-                    registry=registry,
-                ),
-                muted=Counter(
-                    "klaxon_notifications_muted_total",
-                    "Notifications a silence stopped in the worker, after the bridge enqueued them",
-                    ["rule_id", "status"],
-                    registry=registry,
-                ),
-                throttle_wait=Histogram(
-                    "klaxon_rate_limit_wait_seconds",
-                    "Waits of sends for their turn under a channel's rate limit (throttle)",
-                    ["channel"],
-                    buckets=WAIT_BUCKETS,
-                    registry=registry,
-                ),
-                fallbacks=Counter(
-                    "klaxon_fallbacks_total",
-                    "Dead-lettered notifications sent once more through the fallback channel",
-                    ["channel", "fallback"],
-                    registry=registry,
-                ),
-            )
-        return _metrics
 
 
 # --- task signals (in whichever process runs the task) -------------------------------------
@@ -324,57 +178,7 @@ def _on_failure(sender: object = None, exception: BaseException | None = None, *
         log.debug("failure not counted: %r", error)
 
 
-# --- the worker's HTTP server (main process) -----------------------------------------------
-
-
-@dataclass
-class _Serving:
-    server: ThreadingHTTPServer | None = None
-    pid: int = 0  # the process serving; pool children inherit the socket, not the thread
-
-
-_serving = _Serving()
-
-
-def metrics_port(env: MutableMapping[str, str] | None = None) -> int:
-    env = os.environ if env is None else env
-    raw = (env.get(PORT_ENV) or "").strip()
-    try:
-        return int(raw) if raw else DEFAULT_PORT
-    except ValueError:
-        log.error("%s=%r is not a port number; worker metrics are off", PORT_ENV, raw)
-        return 0
-
-
-def start_http(pool: str = "") -> ThreadingHTTPServer | None:
-    """Serve /metrics, /healthz and /readyz for this worker; None if off or the port is taken."""
-    port = metrics_port()
-    if port == 0:
-        return None
-    # Imported here, after worker_init settled PROMETHEUS_MULTIPROC_DIR (module docstring).
-    from prometheus_client import CollectorRegistry, multiprocess  # noqa: PLC0415
-
-    from contract.health import redis_readiness, serve  # noqa: PLC0415
-
-    if multiprocess_active():
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client: untyped
-    else:
-        if "prefork" in pool:
-            log.error(
-                "worker metrics were created before %s was set: those of prefork children "
-                "cannot be collected",
-                MULTIPROC_ENV,
-            )
-        registry = worker_metrics().registry
-    ready = redis_readiness(redis.Redis.from_url(Settings.from_env().redis_url))
-    try:
-        server, _thread = serve(port, ready, registry)
-    except OSError as exc:
-        log.error("worker metrics not served on port %d: %s", port, exc)
-        return None
-    _serving.server, _serving.pid = server, os.getpid()
-    return server
+# --- worker processes (the main one and the pool's children) -------------------------------
 
 
 def _pool_name(worker: object) -> str:
@@ -390,10 +194,7 @@ def _on_worker_init(sender: object = None, **_: object) -> None:
 
 
 def _on_process_init(**_: object) -> None:
-    # A forked child closes its inherited copy of the socket; the solo pool sends this signal
-    # in the main process itself, which keeps serving.
-    if _serving.server is not None and os.getpid() != _serving.pid:
-        _serving.server.socket.close()
+    close_inherited_socket()
 
 
 def _on_process_shutdown(pid: int | None = None, **_: object) -> None:
@@ -409,9 +210,7 @@ def _on_process_shutdown(pid: int | None = None, **_: object) -> None:
 
 def _on_worker_shutdown(**_: object) -> None:
     _totals.flush()
-    if _serving.server is not None and os.getpid() == _serving.pid:
-        _serving.server.shutdown()
-        _serving.server.server_close()
+    stop_http()
 
 
 # Connected explicitly (celery's decorator is untyped); strong references, one each.
