@@ -26,7 +26,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from alerts.muting.stage import MuteStage, Muting
-from alerts.stateful_stage import AnyChange, Observed, Pending, StatefulStage
+from alerts.observed import Observed
+from alerts.stateful_stage import AnyChange, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
 from contract.errors import DEPENDENCY_ERRORS, DecodeError
