@@ -40,7 +40,7 @@ def resolve(reader: MappingReader, key: str) -> Path | None:
     return path
 
 
-def read_overrides(reader: MappingReader, key: str, path: Path) -> dict[str, Any] | None:
+def read_overrides(reader: MappingReader, key: str, path: Path) -> dict[str, object] | None:
     """The overrides in ``path`` as the ``overrides:`` mapping would give them."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -60,7 +60,9 @@ def read_overrides(reader: MappingReader, key: str, path: Path) -> dict[str, Any
     return {str(device): limits for device, limits in data.items()}
 
 
-def _csv_overrides(reader: MappingReader, key: str, path: Path, text: str) -> dict[str, Any] | None:
+def _csv_overrides(
+    reader: MappingReader, key: str, path: Path, text: str
+) -> dict[str, object] | None:
     rows = csv.DictReader(io.StringIO(text))
     columns = set(rows.fieldnames or ())
     if not {"device", "low", "high"} <= columns:
