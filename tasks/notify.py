@@ -77,7 +77,7 @@ class Throttled(Exception):
 Waiting = LeaseBusy | Throttled
 
 
-class NotifyTask(Task):  # type: ignore[misc]
+class NotifyTask(Task):  # type: ignore[misc]  # celery is untyped: Task is Any
     """Base of every ``notify.<channel>`` task."""
 
     # Failed attempts are counted in Redis (lease waits are not failures); ``decide`` says
@@ -230,10 +230,12 @@ def _default_recipients(channel: str) -> list[str]:
     return list(configured(config.settings)) if configured else []
 
 
-@worker_init.connect  # type: ignore[untyped-decorator]
 def _load_channels_at_start(**_: object) -> None:
     # Before prefork children fork, so they start with the settings already loaded.
     runtime.preload()
+
+
+worker_init.connect(_load_channels_at_start)
 
 
 @cache
