@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from alerts.humanize import duration
 from alerts.levels import LevelLifecycle, LevelObservation, LevelSpec, LevelTransition
+from alerts.observed import Observed
 from alerts.store import AlertEvent
 from contract.notification import Notification, TransitionKind
 from rules.compose import compose
@@ -30,7 +30,7 @@ RESOLVED = (TransitionKind.RESOLVE, TransitionKind.NO_DATA_RESOLVE)
 class LevelChange:
     """A level transition caused by one event for one range rule."""
 
-    decoded: Any  # ingest.pipeline.Decoded
+    decoded: Observed
     rule: RangeRule
     reading: LevelReading
     transition: LevelTransition
@@ -113,10 +113,10 @@ class LevelStage:
         self.alert_id = alert_id
 
     def changes(
-        self, items: Sequence[tuple[Any, RangeRule, LevelReading]], now: float
+        self, items: Sequence[tuple[Observed, RangeRule, LevelReading]], now: float
     ) -> list[LevelChange]:
         """Apply the readings of range rules to their lifecycles. Touches Redis (may raise)."""
-        pending: list[tuple[Any, RangeRule, LevelReading, LevelObservation]] = []
+        pending: list[tuple[Observed, RangeRule, LevelReading, LevelObservation]] = []
         for item, rule, reading in items:
             source = item.source
             specs = tuple(

@@ -14,10 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import cast
 
 from alerts.acks import AckBook, AlertKind, Opening
 from alerts.due import first_due
@@ -25,11 +25,12 @@ from alerts.humanize import duration
 from alerts.level_stage import LevelChange, LevelStage
 from alerts.levels import LevelLifecycle
 from alerts.lifecycle import Lifecycle, Observation, Transition
+from alerts.observed import Observed
 from alerts.store import AlertEvent
 from alerts.trend_stage import Guard, TrendStage
 from alerts.trends import TrendStore
 from contract.jsonsafe import jsonable_object
-from contract.notification import Notification, Source, TransitionKind
+from contract.notification import Notification, TransitionKind
 from rules.compose import compose
 from rules.range import LevelReading, RangeRule
 from rules.stateful import Reading, StatefulRule
@@ -38,15 +39,6 @@ from rules.trends import Sampled, TrendRule
 _ALERT_NAMESPACE = uuid.UUID("0b7f3f0e-53a1-4b0e-9f43-6b6c61786f6e")
 
 _RESOLVING = (TransitionKind.RESOLVE, TransitionKind.NO_DATA_RESOLVE)
-
-
-class Observed(Protocol):
-    """One decoded event of the batch (``ingest.pipeline.Decoded``, a floor above)."""
-
-    @property
-    def event(self) -> Mapping[str, object]: ...
-    @property
-    def source(self) -> Source: ...
 
 
 # (the decoded event, the rule, what it read, the observation for the lifecycle)

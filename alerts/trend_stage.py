@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
 
+from alerts.observed import Observed
 from alerts.trends import (
     RunningRequest,
     RunningResult,
@@ -25,7 +25,7 @@ from rules.trends import Sampled, TrendRule, z_score
 log = logging.getLogger(__name__)
 
 # Runs one event's step; an error in it is that event's alone (alerts.stateful_stage.Guard).
-Guard = Callable[[Any, str], AbstractContextManager[None]]
+Guard = Callable[[Observed, str], AbstractContextManager[None]]
 
 
 class TrendStage:
@@ -33,8 +33,8 @@ class TrendStage:
         self.store = store
 
     def readings(
-        self, items: Sequence[tuple[Any, TrendRule, Sampled]], now: float, guard: Guard
-    ) -> tuple[list[tuple[Any, TrendRule, Reading]], set[int]]:
+        self, items: Sequence[tuple[Observed, TrendRule, Sampled]], now: float, guard: Guard
+    ) -> tuple[list[tuple[Observed, TrendRule, Reading]], set[int]]:
         """The verdict of each trend reading that has one. Touches Redis (may raise).
 
         Each event's verdict runs under ``guard``; the ids of the events whose verdict
@@ -43,7 +43,7 @@ class TrendStage:
         results = self.store.apply(
             [_request(item, rule, sampled, now) for item, rule, sampled in items]
         )
-        verdicts: list[tuple[Any, TrendRule, Reading]] = []
+        verdicts: list[tuple[Observed, TrendRule, Reading]] = []
         failed: set[int] = set()
         for (item, rule, sampled), result in zip(items, results, strict=True):
             done = False
@@ -58,7 +58,7 @@ class TrendStage:
 
     @staticmethod
     def _verdict(
-        item: Any,
+        item: Observed,
         rule: TrendRule,
         sampled: Sampled,
         result: WindowResult | RunningResult,
@@ -88,7 +88,7 @@ class TrendStage:
 
 
 def _request(
-    item: Any, rule: TrendRule, sampled: Sampled, now: float
+    item: Observed, rule: TrendRule, sampled: Sampled, now: float
 ) -> WindowRequest | RunningRequest:
     """What the trend store keeps of one sample: a running mean, or a window of readings."""
     at = sampled.at if sampled.at is not None else now

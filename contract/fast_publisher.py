@@ -35,7 +35,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from json.encoder import encode_basestring_ascii
 from typing import get_type_hints
@@ -116,12 +116,16 @@ def notification_args(notification: Notification) -> dict[str, object]:
     return data
 
 
+# kombu's encoder is unannotated; this typed view says what it takes and gives.
+_kombu_dumps: Callable[[object], object] = kombu_dumps
+
+
 def _dumps(value: object) -> str:
     """JSON as kombu's serializer writes it: the stdlib's text, kombu's encoder for the rest."""
     try:
         return json.dumps(value)
     except TypeError:
-        return str(kombu_dumps(value))  # type: ignore[no-untyped-call]  # kombu is untyped
+        return str(_kombu_dumps(value))
 
 
 # -- Celery's saferepr, faster --------------------------------------------------------------

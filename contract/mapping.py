@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TypeVar, cast
 
 from contract.problems import ProblemSink
 
@@ -49,7 +49,7 @@ class MappingReader:
 
     def __init__(
         self,
-        data: Mapping[str, Any],
+        data: Mapping[str, object],
         path: str,
         sink: ProblemSink,
         rule_id: str | None = None,
@@ -73,7 +73,7 @@ class MappingReader:
         self._known.add(key)
         return key in self.data
 
-    def raw(self, key: str) -> Any:
+    def raw(self, key: str) -> object:
         self._known.add(key)
         return self.data.get(key)
 
@@ -87,8 +87,8 @@ class MappingReader:
             self.error(key, f"expected {type_name(expected)}, got {value!r}")
             return default
         if expected is float and isinstance(value, int):
-            return float(value)  # type: ignore[return-value]  # T is float here
-        return value  # type: ignore[no-any-return]  # checked against T by _matches
+            return cast(T, float(value))  # T is float here
+        return cast(T, value)  # checked against T by _matches
 
     def required(self, key: str, expected: type[T] | tuple[type, ...], default: T) -> T:
         """Like ``optional`` but a missing key is an error; ``default`` keeps reading going."""
@@ -98,7 +98,7 @@ class MappingReader:
             return default
         return self.optional(key, expected, default)
 
-    def mapping(self, key: str) -> Mapping[str, Any]:
+    def mapping(self, key: str) -> Mapping[str, object]:
         return self.optional(key, dict, {})
 
     def finish(self) -> None:

@@ -26,3 +26,18 @@ def text_fields(reply: object) -> dict[str, str]:
     if not isinstance(reply, dict):
         raise TypeError(f"expected a hash reply from Redis, got {type(reply).__name__}")
     return {text(key): text(value) for key, value in reply.items()}
+
+
+def text_scores(reply: object) -> list[tuple[str, float]]:
+    """A sorted-set reply with scores (ZRANGE ... WITHSCORES) as (member, score) pairs."""
+    if not isinstance(reply, list | tuple):
+        raise TypeError(f"expected a list reply from Redis, got {type(reply).__name__}")
+    pairs: list[tuple[str, float]] = []
+    for pair in reply:
+        if not isinstance(pair, list | tuple) or len(pair) != 2 or isinstance(pair[1], bool):
+            raise TypeError(f"expected (member, score) pairs from Redis, got {pair!r}")
+        member, score = pair
+        if not isinstance(score, int | float):  # redis-py casts scores with float()
+            raise TypeError(f"expected a numeric score from Redis, got {score!r}")
+        pairs.append((text(member), float(score)))
+    return pairs

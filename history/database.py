@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError
 
 from contract.settings import Settings
@@ -45,9 +46,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
 
 
-def _sqlite_pragmas(connection: object, _record: object) -> None:
+def _sqlite_pragmas(connection: DBAPIConnection, _record: object) -> None:
     # WAL lets the API read while the recorder writes; NORMAL sync is safe with WAL.
-    cursor = connection.cursor()  # type: ignore[attr-defined]  # a DB-API connection
+    cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

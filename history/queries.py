@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypedDict, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, delete, literal, select, tuple_
+from sqlalchemy import ColumnElement, Engine, Select, delete, literal, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from history.models import AlertEventRow, AttemptRow, NotificationRow, TimelineRow
@@ -152,10 +152,10 @@ class History:
             )
             return list(session.scalars(query))
 
-    def _page(self, query: object, limit: int, at_name: str) -> Page[T]:
+    def _page(self, query: Select[T], limit: int, at_name: str) -> Page[T]:
         limit = min(limit, MAX_PAGE)
         with Session(self.engine) as session:
-            rows: Sequence[T] = list(session.scalars(query))  # type: ignore[call-overload]
+            rows: Sequence[T] = list(session.scalars(query))
         items = list(rows[:limit])
         more = len(rows) > limit
         last = items[-1] if items else None

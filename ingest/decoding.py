@@ -18,10 +18,11 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import fastavro
 import orjson
+from fastavro.types import Schema as AvroSchema
 
 from contract.encoding import MAGIC_BYTE
 from contract.errors import DecodeError, DependencyDown
@@ -35,10 +36,10 @@ _NON_FINITE = (b"Infinity", b"NaN")
 class SchemaSource(Protocol):
     """Writer schemas by id: ``contract.schema_registry.SchemaRegistry``."""
 
-    def schema(self, schema_id: int) -> Any: ...
+    def schema(self, schema_id: int) -> AvroSchema: ...
 
 
-def load_schema(path: Path) -> Any:
+def load_schema(path: Path) -> AvroSchema:
     try:
         return fastavro.parse_schema(json.loads(path.read_text()))
     except (OSError, ValueError, fastavro.schema.SchemaParseException) as exc:
@@ -50,7 +51,7 @@ class Decoder:
         self,
         topic: str,
         fmt: str = "auto",
-        local_schema: Any | None = None,
+        local_schema: AvroSchema | None = None,
         registry: SchemaSource | None = None,
         limits: EventLimits | None = None,
     ) -> None:
@@ -73,7 +74,7 @@ class Decoder:
         # Per schema id, compiled the first time the id is seen.
         self._registry_checks: dict[int, AvroCheck | None] = {}
 
-    def decode(self, value: bytes | None) -> dict[str, Any]:
+    def decode(self, value: bytes | None) -> dict[str, object]:
         """The event in ``value``; raise DecodeError (or DependencyDown) and nothing else."""
         if not value:
             raise DecodeError("empty message (null or zero bytes)")
@@ -88,7 +89,7 @@ class Decoder:
             # RecursionError, MemoryError, ... from a parser: still this message's fault.
             raise DecodeError(f"cannot decode: {type(exc).__name__}: {exc}") from exc
 
-    def _decode(self, value: bytes) -> dict[str, Any]:
+    def _decode(self, value: bytes) -> dict[str, object]:
         fmt = self.format
         if fmt == "auto":
             fmt = self._sniff(value)
@@ -96,6 +97,7 @@ class Decoder:
             return self._registry(value)
         if fmt == "json":
             return self._json(value)
+        assert self.local_schema is not None  # "avro" is chosen only with a local schema
         return self._avro(value, self.local_schema, self._local_check)
 
     def _sniff(self, value: bytes) -> str:
@@ -110,7 +112,7 @@ class Decoder:
             + ("" if self.registry else " (and SCHEMA_REGISTRY_URL is not set)")
         )
 
-    def _registry(self, value: bytes) -> dict[str, Any]:
+    def _registry(self, value: bytes) -> dict[str, object]:
         if len(value) < 6 or value[0] != MAGIC_BYTE:
             raise DecodeError(
                 f"not Confluent wire format: first byte {value[0]}, length {len(value)}"
@@ -126,8 +128,8 @@ class Decoder:
 
     @staticmethod
     def _avro(
-        payload: bytes, schema: Any, check: AvroCheck | None, label: str = "local schema"
-    ) -> dict[str, Any]:
+        payload: bytes, schema: AvroSchema, check: AvroCheck | None, label: str = "local schema"
+    ) -> dict[str, object]:
         buffer = io.BytesIO(payload)
         try:
             record = fastavro.schemaless_reader(buffer, schema, None)
@@ -146,7 +148,7 @@ class Decoder:
             raise DecodeError(problem)
         return record
 
-    def _json(self, value: bytes) -> dict[str, Any]:
+    def _json(self, value: bytes) -> dict[str, object]:
         max_depth = self.limits.max_depth
         try:
             event = orjson.loads(value)

@@ -15,9 +15,9 @@ deeper than the limit.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeGuard, cast
 
 from rules.config import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH
 
@@ -40,6 +40,9 @@ Path = tuple[object, ...]
 # A compiled check of one decoded Avro value: (path, bad number) or None.
 _Check = Callable[[object], "tuple[Path, float] | None"]
 
+# A decoded JSON or Avro container, as the walks below see it.
+_Container = dict[str, object] | list[object] | tuple[object, ...]
+
 _PATH_SHOWN = 120
 
 
@@ -61,7 +64,7 @@ def non_finite(value: float, path: Path) -> str:
     )
 
 
-def _is_non_finite(value: object) -> bool:
+def _is_non_finite(value: object) -> TypeGuard[float]:
     return isinstance(value, float) and not math.isfinite(value)
 
 
@@ -69,8 +72,8 @@ def scan(value: object, max_depth: int, floats: bool = True) -> str | None:
     """Walk ``value`` without recursion: the first container deeper than ``max_depth``, or
     (with ``floats``) the first NaN or infinity, as a problem; None if there is neither."""
     if not isinstance(value, dict | list | tuple):
-        return non_finite(value, ()) if floats and _is_non_finite(value) else None  # type: ignore[arg-type]
-    stack: list[tuple[Any, int, Path]] = [(value, 1, ())]
+        return non_finite(value, ()) if floats and _is_non_finite(value) else None
+    stack: list[tuple[_Container, int, Path]] = [(value, 1, ())]
     while stack:
         node, depth, path = stack.pop()
         if depth > max_depth:
@@ -109,9 +112,11 @@ class _Plan:
 AvroCheck = Callable[[object], "str | None"]
 
 
-def avro_check(schema: Any, max_depth: int) -> AvroCheck | None:
+def avro_check(schema: object, max_depth: int) -> AvroCheck | None:
     """A check of records decoded with ``schema``; None when nothing in them can be wrong."""
-    named: Mapping[str, Any] = schema.get("__named_schemas", {}) if isinstance(schema, dict) else {}
+    named: Mapping[str, object] = (
+        schema.get("__named_schemas", {}) if isinstance(schema, dict) else {}
+    )
     plan = _compile(schema, named, frozenset())
     if plan.depth is None or plan.depth > max_depth:
         return lambda record: scan(record, max_depth)
@@ -126,7 +131,7 @@ def avro_check(schema: Any, max_depth: int) -> AvroCheck | None:
     return check
 
 
-def _compile(schema: Any, named: Mapping[str, Any], active: frozenset[str]) -> _Plan:
+def _compile(schema: object, named: Mapping[str, object], active: frozenset[str]) -> _Plan:
     if isinstance(schema, str):
         if schema in _FLOATS:
             return _Plan(_finite, 0)
@@ -166,16 +171,16 @@ def _nested(inner: _Plan, each: Callable[[_Check], _Check]) -> _Plan:
 
 
 def _finite(value: object) -> tuple[Path, float] | None:
-    return ((), value) if _is_non_finite(value) else None  # type: ignore[return-value]
+    return ((), value) if _is_non_finite(value) else None
 
 
 def _any_finite(value: object) -> tuple[Path, float] | None:
     """A union value: walk it (unions with floats are small: a number or a record)."""
     if _is_non_finite(value):
-        return (), value  # type: ignore[return-value]
+        return (), value
     if not isinstance(value, dict | list):
         return None
-    stack: list[tuple[Any, Path]] = [(value, ())]
+    stack: list[tuple[_Container, Path]] = [(value, ())]
     while stack:
         node, path = stack.pop()
         for key, child in node.items() if isinstance(node, dict) else enumerate(node):
@@ -187,9 +192,10 @@ def _any_finite(value: object) -> tuple[Path, float] | None:
 
 
 def _record(checks: list[tuple[str, _Check]]) -> _Check:
-    def check(record: Any) -> tuple[Path, float] | None:
+    def check(record: object) -> tuple[Path, float] | None:
+        fields = cast(Mapping[str, object], record)  # the compiled schema says: a record
         for name, inner in checks:
-            found = inner(record.get(name))
+            found = inner(fields.get(name))
             if found is not None:
                 return (name, *found[0]), found[1]
         return None
@@ -198,8 +204,9 @@ def _record(checks: list[tuple[str, _Check]]) -> _Check:
 
 
 def _each_item(inner: _Check) -> _Check:
-    def check(items: Any) -> tuple[Path, float] | None:
-        for index, item in enumerate(items):
+    def check(items: object) -> tuple[Path, float] | None:
+        # The compiled schema says: an array.
+        for index, item in enumerate(cast(Sequence[object], items)):
             found = inner(item)
             if found is not None:
                 return (index, *found[0]), found[1]
@@ -209,8 +216,9 @@ def _each_item(inner: _Check) -> _Check:
 
 
 def _each_value(inner: _Check) -> _Check:
-    def check(values: Any) -> tuple[Path, float] | None:
-        for key, item in values.items():
+    def check(values: object) -> tuple[Path, float] | None:
+        # The compiled schema says: a map.
+        for key, item in cast(Mapping[str, object], values).items():
             found = inner(item)
             if found is not None:
                 return (key, *found[0]), found[1]

@@ -28,7 +28,8 @@ from typing import Any, cast
 from alerts.acks import Opening
 from alerts.hits import Hit, hit_id, hit_opening
 from alerts.muting.stage import MuteStage, Muting
-from alerts.stateful_stage import AnyChange, Observed, Pending, StatefulStage
+from alerts.observed import Observed
+from alerts.stateful_stage import AnyChange, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
 from contract.errors import DEPENDENCY_ERRORS, DecodeError

@@ -18,9 +18,9 @@ would otherwise keep only the last one silently.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol, cast
 
 import yaml
 
@@ -68,28 +68,33 @@ class Refused:
 
 
 # The document and the duplicate keys found in it, as (key, where the repeat is).
-Parsed = tuple[Any, list[tuple[str, yaml.Mark]]]
+Parsed = tuple[object, list[tuple[str, yaml.Mark]]]
 
 
-class _DuplicateKeys:
+class _DuplicateKeys(yaml.constructor.SafeConstructor):
     """Records duplicate keys instead of keeping the last one silently (a loader mixin).
 
     It also turns the plain exceptions PyYAML's safe constructors raise for an explicit
     tag that does not fit its value (``!!int x``, ``!!bool maybe``) into YAML errors.
+
+    Its base only lets the type checker see the constructor it is mixed into: in each
+    loader it comes before that loader's own SafeConstructor, so ``super()`` is the same.
     """
 
     duplicates: list[tuple[str, yaml.Mark]]
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> object:
         try:
-            return super().construct_object(node, deep=deep)  # type: ignore[misc]
+            return super().construct_object(node, deep=deep)
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             what = f'"{node.value}"' if isinstance(node, yaml.ScalarNode) else "this value"
             raise yaml.constructor.ConstructorError(
                 None, None, f"cannot read {what} as {node.tag}", node.start_mark
             ) from exc
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    def construct_mapping(
+        self, node: yaml.MappingNode, deep: bool = False
+    ) -> dict[Hashable, object]:
         if not isinstance(node, yaml.MappingNode):  # "!!map 0": PyYAML's own check says so
             return super().construct_mapping(node, deep=deep)
         seen: set[str] = set()
@@ -102,8 +107,7 @@ class _DuplicateKeys:
             if key in seen:
                 self.duplicates.append((key, key_node.start_mark))
             seen.add(key)
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)  # type: ignore[misc]
-        return mapping
+        return super().construct_mapping(node, deep=deep)
 
 
 class _Loader(_DuplicateKeys, yaml.SafeLoader):
@@ -115,17 +119,25 @@ class _Loader(_DuplicateKeys, yaml.SafeLoader):
 # libyaml's parser when PyYAML has it: a 100,000-plate watchlist parses in 0.7 s, not 3.8 s.
 # Its syntax errors are worded less helpfully, so a file that fails is parsed again by
 # the Python loader for the message.
-_CSafeLoader: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
-if _CSafeLoader is not None:
+class _BoundedLoader(Protocol):
+    """What ``parse`` uses of a loader, PyYAML's or libyaml's."""
 
-    class _FastLoader(_DuplicateKeys, _CSafeLoader):  # type: ignore[valid-type,misc]
+    duplicates: list[tuple[str, yaml.Mark]]
+
+    def get_event(self) -> yaml.Event | None: ...
+    def get_single_data(self) -> object: ...
+    def dispose(self) -> None: ...
+
+
+_LOADERS: tuple[Callable[[str], _BoundedLoader], ...] = (_Loader,)
+if yaml.__with_libyaml__:  # PyYAML sets it when yaml.CSafeLoader exists
+
+    class _FastLoader(_DuplicateKeys, yaml.CSafeLoader):
         def __init__(self, stream: str) -> None:
             super().__init__(stream)
             self.duplicates = []
 
-    _LOADERS: tuple[type[Any], ...] = (_FastLoader, _Loader)
-else:
-    _LOADERS = (_Loader,)
+    _LOADERS = (_FastLoader, _Loader)
 
 
 def parse(text: str, limits: YamlLimits) -> Parsed | Refused | yaml.YAMLError:
@@ -172,7 +184,9 @@ _NO_ALIASES = (
 )
 
 
-def _check_events(loader_class: type[Any], text: str, limits: YamlLimits) -> Refused | None:
+def _check_events(
+    loader_class: Callable[[str], _BoundedLoader], text: str, limits: YamlLimits
+) -> Refused | None:
     """The first event that breaks a bound, or None (a syntax error is left to the loader)."""
     nodes = depth = 0
     try:
@@ -183,14 +197,16 @@ def _check_events(loader_class: type[Any], text: str, limits: YamlLimits) -> Ref
         while (event := loader.get_event()) is not None:
             kind = type(event)
             if kind is yaml.AliasEvent:
-                return Refused(_at(event), f'YAML alias "*{event.anchor}" {_NO_ALIASES}')
+                alias = cast(yaml.AliasEvent, event).anchor
+                return Refused(_at(event), f'YAML alias "*{alias}" {_NO_ALIASES}')
             if kind in _CLOSING:
                 depth -= 1
                 continue
             if kind is not yaml.ScalarEvent and kind not in _OPENING:
                 continue  # stream and document boundaries
-            if event.anchor is not None:
-                return Refused(_at(event), f'YAML anchor "&{event.anchor}" {_NO_ALIASES}')
+            anchor = cast(yaml.NodeEvent, event).anchor  # a scalar, sequence or mapping
+            if anchor is not None:
+                return Refused(_at(event), f'YAML anchor "&{anchor}" {_NO_ALIASES}')
             nodes += 1
             if nodes > limits.max_nodes:
                 return Refused(

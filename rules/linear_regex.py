@@ -17,9 +17,8 @@ We call the compiled core of google-re2 (``re2._re2.RE2``), not its ``re``-like 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import re2  # type: ignore[import-untyped]
+import re2
 from re2 import _re2
 
 # RE2 refuses a pattern whose compiled program would need more than this (its default):
@@ -34,7 +33,7 @@ class RegexError(ValueError):
     """RE2 cannot run the pattern; the message is RE2's reason ("missing ]: [")."""
 
 
-def _options() -> Any:
+def _options() -> re2.Options:
     options = re2.Options()
     options.max_mem = MAX_MEMORY_BYTES
     # Only "does it match" is asked, so capture groups are dead weight.
@@ -55,7 +54,7 @@ class LinearRegex:
     """A compiled pattern; ``search(text)`` says whether it matches anywhere in ``text``."""
 
     pattern: str
-    _core: Any
+    _core: _re2.RE2
 
     def search(self, text: str) -> bool:
         data = _utf8(text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Final, final
+from typing import Final, Protocol, cast, final
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INDEX = re.compile(r"[0-9]+\Z")
@@ -34,6 +34,12 @@ class _Missing:
 MISSING: Final = _Missing()
 
 Getter = Callable[[object], object]
+
+
+class _Indexable(Protocol):
+    """What the specialised getters index; any other object raises one of _LOOKUP_ERRORS."""
+
+    def __getitem__(self, key: str | int, /) -> _Indexable: ...
 
 
 class PathError(ValueError):
@@ -93,41 +99,44 @@ def _string_getter(keys: tuple[str | int, ...]) -> Getter:
     if len(keys) == 1:
         (k0,) = keys
 
-        def get1(event: object) -> object:
+        def get1(event: _Indexable) -> object:
             try:
-                return event[k0]  # type: ignore[index]  # any indexable: the except is the check
+                return event[k0]
             except _LOOKUP_ERRORS:
                 return MISSING
 
-        return get1
+        # Takes any object: the except is the check that it was indexable.
+        return cast(Getter, get1)
     if len(keys) == 2:
         k0, k1 = keys
 
-        def get2(event: object) -> object:
+        def get2(event: _Indexable) -> object:
             try:
-                return event[k0][k1]  # type: ignore[index]  # any indexable: the except is the check
+                return event[k0][k1]
             except _LOOKUP_ERRORS:
                 return MISSING
 
-        return get2
+        # Takes any object: the except is the check that it was indexable.
+        return cast(Getter, get2)
     if len(keys) == 3:
         k0, k1, k2 = keys
 
-        def get3(event: object) -> object:
+        def get3(event: _Indexable) -> object:
             try:
-                return event[k0][k1][k2]  # type: ignore[index]  # any indexable: the except is the check
+                return event[k0][k1][k2]
             except _LOOKUP_ERRORS:
                 return MISSING
 
-        return get3
+        # Takes any object: the except is the check that it was indexable.
+        return cast(Getter, get3)
 
-    def get_n(event: object) -> object:
+    def get_n(event: _Indexable) -> object:
         value = event
         try:
             for key in keys:
-                value = value[key]  # type: ignore[index]  # any indexable: the except is the check
+                value = value[key]
         except _LOOKUP_ERRORS:
             return MISSING
         return value
 
-    return get_n
+    return cast(Getter, get_n)  # as above

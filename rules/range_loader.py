@@ -24,7 +24,7 @@ the rule's.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeGuard
 
 from contract.mapping import MappingReader
 from rules.operators import show, unknown_choice
@@ -173,9 +173,9 @@ def _levels(loader: _RuleLoader, reader: MappingReader, defaults: Level) -> tupl
     return tuple(found[s] for s in SEVERITIES if s in found)
 
 
-def _limits(reader: MappingReader) -> dict[str, Any] | None:
+def _limits(reader: MappingReader) -> dict[str, object] | None:
     """The overrides of ``overrides_file`` then ``overrides`` (which wins per device)."""
-    from_file: dict[str, Any] = {}
+    from_file: dict[str, object] = {}
     path = resolve(reader, "overrides_file")
     if path is not None:
         read = read_overrides(reader, "overrides_file", path)
@@ -189,7 +189,7 @@ def _overrides(
     reader: MappingReader,
     levels: tuple[Level, ...],
     has_levels: bool,
-    data: dict[str, Any] | None,
+    data: dict[str, object] | None,
 ) -> dict[str, tuple[Level, ...]] | None:
     """``overrides``: device id -> its levels; None when any override is invalid."""
     if data is None:
@@ -236,12 +236,12 @@ def _bounds(reader: MappingReader, base: Level | None = None) -> tuple[float | N
     """``low`` and ``high`` (each optional; ``base``'s when absent); low must be below high."""
     low = base.low if base else None
     high = base.high if base else None
-    if reader.has("low") and _is_number(reader.raw("low")):
-        low = float(reader.raw("low"))
+    if reader.has("low") and _is_number(given_low := reader.raw("low")):
+        low = float(given_low)
     elif reader.has("low"):
         reader.error("low", f"expected a number, got {show(reader.raw('low'))}")
-    if reader.has("high") and _is_number(reader.raw("high")):
-        high = float(reader.raw("high"))
+    if reader.has("high") and _is_number(given_high := reader.raw("high")):
+        high = float(given_high)
     elif reader.has("high"):
         reader.error("high", f"expected a number, got {show(reader.raw('high'))}")
     if low is not None and high is not None and low >= high:
@@ -250,7 +250,7 @@ def _bounds(reader: MappingReader, base: Level | None = None) -> tuple[float | N
 
 
 def _hysteresis(reader: MappingReader, default: float = 0.0) -> float:
-    raw: Any = reader.raw("hysteresis")
+    raw = reader.raw("hysteresis")
     if raw is None:
         return default
     if not _is_number(raw) or raw < 0:
@@ -263,5 +263,5 @@ def _duration(loader: _RuleLoader, reader: MappingReader, key: str, default: flo
     return loader._duration(reader, key) if reader.has(key) else default
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)

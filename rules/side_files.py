@@ -72,7 +72,7 @@ def _load_yaml(reader: MappingReader, key: str, path: Path, text: str) -> object
     return parsed[0]
 
 
-def read_overrides(reader: MappingReader, key: str, path: Path) -> dict[str, Any] | None:
+def read_overrides(reader: MappingReader, key: str, path: Path) -> dict[str, object] | None:
     """The overrides in ``path`` as the ``overrides:`` mapping would give them."""
     text = _read_text(reader, key, path)
     if text is None:
@@ -88,7 +88,9 @@ def read_overrides(reader: MappingReader, key: str, path: Path) -> dict[str, Any
     return {str(device): limits for device, limits in data.items()}
 
 
-def _csv_overrides(reader: MappingReader, key: str, path: Path, text: str) -> dict[str, Any] | None:
+def _csv_overrides(
+    reader: MappingReader, key: str, path: Path, text: str
+) -> dict[str, object] | None:
     rows = csv.DictReader(io.StringIO(text))
     columns = set(rows.fieldnames or ())
     if not {"device", "low", "high"} <= columns:

@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import redis
 
@@ -36,7 +35,7 @@ class DeadLetter:
     attempts: int
     first_failure_at: float
     last_failure_at: float
-    notification: dict[str, Any]
+    notification: dict[str, object]
     # The channel's fallback that was handed a copy, and the copy's id (tasks.fallback).
     fallback_channel: str | None = None
     fallback_id: str | None = None

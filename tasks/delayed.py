@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import redis
+
+from contract.redis_replies import text_scores
 
 DELAYED_KEY = "klaxon:delayed"
 RELEASE_BATCH = 500
@@ -51,7 +52,7 @@ class Parked:
 class DelayedSet:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._release: Any = client.register_script(_RELEASE)
+        self._release = client.register_script(_RELEASE)
 
     def park(self, list_key: str, message: str, due: float) -> None:
         if "\n" in list_key or "\n" in message:
@@ -70,12 +71,10 @@ class DelayedSet:
 
     def waiting(self) -> list[Parked]:
         """Every parked message, soonest first."""
-        entries: list[tuple[bytes, float]] = self.client.zrange(  # type: ignore[assignment]
-            DELAYED_KEY, 0, -1, withscores=True
-        )
+        entries = self.client.zrange(DELAYED_KEY, 0, -1, withscores=True)
         parked = []
-        for member, due in entries:
-            list_key, _, message = member.decode().partition("\n")
+        for member, due in text_scores(entries):
+            list_key, _, message = member.partition("\n")
             parked.append(Parked(list_key, message, due))
         return parked
 

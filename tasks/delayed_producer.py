@@ -14,7 +14,7 @@ Messages without an ETA (task-sent events, anything published at once) go out un
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from kombu.messaging import Producer
 
@@ -25,9 +25,9 @@ class _Collected:
     """Stands in for kombu's Redis ``PublishBatch``: keeps the commands, sends none."""
 
     def __init__(self) -> None:
-        self.commands: list[tuple[str, tuple[Any, ...]]] = []
+        self.commands: list[tuple[str, tuple[object, ...]]] = []
 
-    def add(self, name: str, *args: Any) -> None:
+    def add(self, name: str, *args: object) -> None:
         self.commands.append((name, args))
 
 
@@ -39,32 +39,38 @@ def due_time(eta: str) -> float:
     return when.timestamp()
 
 
+# kombu's methods are unannotated; these typed views say what this module relies on.
+_producer_init: Callable[[Producer, object], None] = Producer.__init__
+_producer_publish: Callable[..., object] = Producer._publish
+
+
 class DelayingProducer(Producer):
-    def __init__(self, channel: Any, delayed: DelayedSet) -> None:
-        super().__init__(channel)  # type: ignore[no-untyped-call]
+    def __init__(self, channel: object, delayed: DelayedSet) -> None:
+        _producer_init(self, channel)
         self.delayed = delayed
 
     def _publish(
         self,
-        body: Any,
-        priority: Any,
-        content_type: Any,
-        content_encoding: Any,
-        headers: Any,
-        properties: Any,
-        routing_key: Any,
-        mandatory: Any,
-        immediate: Any,
-        exchange: Any,
-        declare: Any,
-        timeout: Any = None,
-        confirm_timeout: Any = None,
-        retry: Any = False,
-        retry_policy: Any = None,
-    ) -> Any:
+        body: object,
+        priority: object,
+        content_type: object,
+        content_encoding: object,
+        headers: Mapping[str, object] | None,
+        properties: object,
+        routing_key: object,
+        mandatory: object,
+        immediate: object,
+        exchange: object,
+        declare: object,
+        timeout: object = None,
+        confirm_timeout: object = None,
+        retry: object = False,
+        retry_policy: object = None,
+    ) -> object:
         eta = (headers or {}).get("eta") if (headers or {}).get("task") else None
         if not eta:
-            return super()._publish(  # type: ignore[no-untyped-call]
+            return _producer_publish(
+                self,
                 body,
                 priority,
                 content_type,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from typing import Any
 
 from contract.notification import Notification
 
@@ -40,11 +39,11 @@ def fallback_copy(notification: Notification, channel: str | None) -> Notificati
     )
 
 
-def remember_fallback(request: Any, channel: str) -> None:
+def remember_fallback(request: object, channel: str) -> None:
     setattr(request, _REQUEST_ATTRIBUTE, channel)
 
 
-def fallback_sent(request: Any) -> str | None:
+def fallback_sent(request: object) -> str | None:
     """The channel a failed task's notification was handed to, if any."""
     found = getattr(request, _REQUEST_ATTRIBUTE, None)
     return found if isinstance(found, str) else None

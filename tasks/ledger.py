@@ -20,6 +20,8 @@ from enum import Enum
 
 import redis
 
+from contract.redis_replies import texts
+
 KEY_PREFIX = "klaxon:sent"
 # Longer than any replay window: a replay after this long would send again.
 SENT_TTL_SECONDS = 7 * 24 * 3600
@@ -132,4 +134,4 @@ class RedisLedger:
         pipe.execute()
 
     def sent_recipients(self) -> set[str]:
-        return {m.decode() for m in self.client.smembers(self._recipients_key)}  # type: ignore[union-attr]
+        return set(texts(self.client.smembers(self._recipients_key)))

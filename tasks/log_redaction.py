@@ -8,14 +8,12 @@ adds.
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import signals
 
 from contract import redaction
 
 
-def _install(**_: Any) -> None:
+def _install(**_: object) -> None:
     redaction.install()
 
 

@@ -15,7 +15,7 @@ import logging
 import time
 from enum import StrEnum
 from functools import cache
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from celery import Task
 from celery.signals import worker_init
@@ -77,7 +77,7 @@ class Throttled(Exception):
 Waiting = LeaseBusy | Throttled
 
 
-class NotifyTask(Task):  # type: ignore[misc]
+class NotifyTask(Task):  # type: ignore[misc]  # celery is untyped: Task is Any
     """Base of every ``notify.<channel>`` task."""
 
     # Failed attempts are counted in Redis (lease waits are not failures); ``decide`` says
@@ -88,15 +88,15 @@ class NotifyTask(Task):  # type: ignore[misc]
 
     def apply_async(
         self,
-        args: Any = None,
-        kwargs: Any = None,
+        args: object = None,
+        kwargs: object = None,
         task_id: str | None = None,
-        producer: Any = None,
-        link: Any = None,
-        link_error: Any = None,
+        producer: object = None,
+        link: object = None,
+        link_error: object = None,
         shadow: str | None = None,
-        **options: Any,
-    ) -> Any:
+        **options: object,
+    ) -> object:
         """Publish as Celery does; a message with a countdown or ETA goes to the delayed set."""
         if options.get("countdown") is None and options.get("eta") is None:
             return super().apply_async(
@@ -109,7 +109,7 @@ class NotifyTask(Task):  # type: ignore[misc]
                 args, kwargs, task_id, delaying, link, link_error, shadow, **options
             )
 
-    def settle(self, payload: dict[str, Any], exc: DeliveryError | Waiting) -> NoReturn:
+    def settle(self, payload: dict[str, object], exc: DeliveryError | Waiting) -> NoReturn:
         """Decide the fate of the failed attempt and carry it out."""
         config, _ = runtime.channel(self.channel_name)
         store = DeadLetterStore(runtime.redis)
@@ -161,7 +161,7 @@ class NotifyTask(Task):  # type: ignore[misc]
 
     def dead_letter(
         self,
-        payload: dict[str, Any],
+        payload: dict[str, object],
         exc: DeliveryError,
         decision: GiveUp,
         first_failure_at: float,
@@ -218,7 +218,7 @@ class NotifyTask(Task):  # type: ignore[misc]
         )
 
     def on_failure(
-        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+        self, exc: BaseException, task_id: str, args: object, kwargs: object, einfo: object
     ) -> None:
         if not isinstance(exc, DeliveryError):
             log.error("%s %s failed unexpectedly: %r", self.name, task_id, exc)
@@ -230,10 +230,12 @@ def _default_recipients(channel: str) -> list[str]:
     return list(configured(config.settings)) if configured else []
 
 
-@worker_init.connect  # type: ignore[untyped-decorator]
-def _load_channels_at_start(**_: Any) -> None:
+def _load_channels_at_start(**_: object) -> None:
     # Before prefork children fork, so they start with the settings already loaded.
     runtime.preload()
+
+
+worker_init.connect(_load_channels_at_start)
 
 
 @cache
@@ -242,7 +244,7 @@ def _silences() -> SilenceMuter:
     return SilenceMuter(SilenceStore(runtime.redis))
 
 
-def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
+def deliver(task: NotifyTask, payload: dict[str, object]) -> Delivered:
     notification = Notification.from_dict(payload)
     ledger = RedisLedger(runtime.redis, notification.id, runtime.settings.lease_seconds)
     claimed = ledger.claim()  # one round trip: sent already, our lease, or someone else's
@@ -281,7 +283,7 @@ def deliver(task: NotifyTask, payload: dict[str, Any]) -> Delivered:
 
 
 def _register(channel: str) -> NotifyTask:
-    def run(self: NotifyTask, payload: dict[str, Any]) -> str:
+    def run(self: NotifyTask, payload: dict[str, object]) -> str:
         try:
             return str(deliver(self, payload))
         except (DeliveryError, LeaseBusy, Throttled) as exc:

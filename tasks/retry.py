@@ -22,7 +22,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from contract.retry_policy import RetryPolicy, Uniform
 
@@ -106,10 +105,10 @@ def decide(
 _REQUEST_ATTRIBUTE = "klaxon_decision"
 
 
-def remember(request: Any, decision: Decision) -> None:
+def remember(request: object, decision: Decision) -> None:
     setattr(request, _REQUEST_ATTRIBUTE, decision)
 
 
-def decision_of(request: Any) -> Decision | None:
+def decision_of(request: object) -> Decision | None:
     found = getattr(request, _REQUEST_ATTRIBUTE, None)
     return found if isinstance(found, RetryIn | WaitForLease | WaitForTurn | GiveUp) else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 import redis
 from celery import signals
@@ -56,13 +55,13 @@ class RetryPump:
 _running: list[RetryPump] = []
 
 
-def _on_worker_ready(**_: Any) -> None:
+def _on_worker_ready(**_: object) -> None:
     # After the pool has forked its children: the thread lives in the main process only.
     client = redis.Redis.from_url(Settings.from_env().redis_url)
     _running.append(RetryPump(DelayedSet(client)).start())
 
 
-def _on_worker_shutdown(**_: Any) -> None:
+def _on_worker_shutdown(**_: object) -> None:
     while _running:
         _running.pop().stop()
 

@@ -117,7 +117,7 @@ class RateGate:
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._admit: Any = client.register_script(_ADMIT)
+        self._admit = client.register_script(_ADMIT)
 
     def turn(
         self, notification_id: str, buckets: Sequence[Bucket], now: float | None = None

@@ -60,7 +60,7 @@ class AppriseChannel:
     def _send_one(self, index: int, url: str, notification: Notification) -> None:
         services = self._service(index, url)
         # LogCapture has no annotations in apprise 2.2.
-        capture = apprise.LogCapture(level=logging.WARNING)  # type: ignore[no-untyped-call]
+        capture = apprise.LogCapture(level=logging.WARNING)  # type: ignore[no-untyped-call]  # apprise: untyped
         with _CAPTURE, capture as captured:
             accepted = services.notify(
                 body=notification.message, title=notification.subject or notification.rule_name
