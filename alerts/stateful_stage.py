@@ -33,7 +33,7 @@ from contract.jsonsafe import jsonable_object
 from contract.notification import Notification, TransitionKind
 from rules.compose import compose
 from rules.range import LevelReading, RangeRule
-from rules.stateful import Reading, StatefulRule
+from rules.stateful import RULE_LIMIT, Reading, StatefulRule
 from rules.trends import Sampled, TrendRule
 
 _ALERT_NAMESPACE = uuid.UUID("0b7f3f0e-53a1-4b0e-9f43-6b6c61786f6e")
@@ -80,13 +80,14 @@ class Change:
             device_id=reading.key,
             triggered_at=transition.triggered_at,
             current_value=transition.trigger_value if resolves else reading.value,
-            threshold_value=terms.threshold,
+            threshold_value=self.limit,
             operator=terms.operator,
             metric=terms.metric,
             kind=terms.kind,
             metadata={
                 "rule_name": rule.name,
                 "priority": rule.priority,
+                **({"limit_source": reading.limit_source} if reading.limit_source else {}),
                 "topic": source.topic,
                 "partition": source.partition,
                 "offset": source.offset,
@@ -95,6 +96,12 @@ class Change:
         if resolves:
             return event.resolved(self.at, reading.value)
         return event
+
+    @property
+    def limit(self) -> float | None:
+        """The threshold that applied: the reading's (a device's override) or the rule's."""
+        found = self.reading.limit
+        return found if found is not None else self.rule.alert_terms().threshold
 
     def opening(self, now: float) -> Opening:
         """The ack record of the alert this trigger opened, follow-ups due from ``now``."""
@@ -119,7 +126,8 @@ class Change:
         fired = self.at - transition.triggered_at
         return {
             "current_value": self.reading.value,
-            "threshold": terms.threshold,
+            "threshold": self.limit,
+            "limit_source": self.reading.limit_source or RULE_LIMIT,
             "operator": terms.operator,
             "metric": terms.metric,
             "device_id": self.reading.key,
@@ -291,7 +299,8 @@ class StatefulStage:
                         "state_key": alert.device_id,
                         "triggered_at": alert.triggered_at,
                         "current_value": change.reading.value,
-                        "threshold": rule.alert_terms().threshold,
+                        "threshold": change.limit,
+                        "limit_source": change.reading.limit_source or RULE_LIMIT,
                         "is_resolved": alert.is_resolved,
                     },
                 )

@@ -58,12 +58,14 @@ from rules.stateful import (
     OPERATOR_WORDS,
     THRESHOLD_MESSAGE,
     THRESHOLD_NO_DATA,
+    THRESHOLD_OVERRIDE_MESSAGE,
     THRESHOLD_RESOLVE,
     StatefulMatchRule,
     ThresholdRule,
     parse_duration,
 )
 from rules.templates import Template, TemplateError, compile_template
+from rules.threshold_overrides import load_threshold_overrides
 from rules.time_intervals import TimeInterval
 from rules.trend_loader import load_trend
 from rules.trends import TREND_TYPES
@@ -373,6 +375,9 @@ class _RuleLoader:
             reader.raw("threshold"), bool
         )
         resolve = self._resolve_threshold(reader, operator, threshold if has_threshold else None)
+        overrides = load_threshold_overrides(
+            reader, operator, threshold if has_threshold else None, resolve
+        )
         if reader.has("rate_limit"):
             reader.error(
                 "rate_limit",
@@ -381,7 +386,8 @@ class _RuleLoader:
             )
         conditions = self._conditions(reader, required=False)
         state_key = self._path(reader, "state_key", DEFAULT_THRESHOLD_STATE_KEY)
-        message = self._template(reader, "message_template", THRESHOLD_MESSAGE)
+        default_message = THRESHOLD_OVERRIDE_MESSAGE if overrides else THRESHOLD_MESSAGE
+        message = self._template(reader, "message_template", default_message)
         subject = self._template(reader, "subject_template", DEFAULT_SUBJECT)
         life = self._lifecycle(reader, THRESHOLD_RESOLVE, THRESHOLD_NO_DATA)
         if (
@@ -392,6 +398,7 @@ class _RuleLoader:
             or operator is None
             or not has_threshold
             or not state_key
+            or overrides is None
         ):
             return None
         return ThresholdRule(
@@ -409,6 +416,7 @@ class _RuleLoader:
             operator=operator,
             threshold=threshold,
             resolve_threshold=resolve,
+            overrides=overrides,
             device_ids=devices,
             conditions=conditions,
             state_key=state_key,

@@ -20,6 +20,7 @@ from rules.model import all_of
 from rules.operators import Condition, Predicate
 from rules.stateful import (
     DEFAULT_THRESHOLD_STATE_KEY,
+    RULE_LIMIT,
     AlertTerms,
     Reading,
     StatefulRule,
@@ -38,7 +39,6 @@ RANGE_MESSAGE = (
 )
 RANGE_RESOLVE = "RESOLVED {rule_name}: {device_id} {metric} = {current_value} after {duration}"
 RANGE_NO_DATA = "{rule_name}: no data from {device_id} for {silence}"
-RULE_LIMIT = "rule"
 
 
 @dataclass(frozen=True, slots=True)

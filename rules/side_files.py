@@ -6,7 +6,9 @@ and a problem in one is reported against the rule's field, with the file and lin
 
 - ``overrides_file``: YAML in the shape of ``overrides:`` (device -> limits), or CSV with a
   header ``device,low,high`` (one band) or ``device,severity,low,high`` (levels); an empty
-  cell keeps the rule's limit.
+  cell keeps the rule's limit. A threshold rule's CSV has the header
+  ``device,threshold[,resolve_threshold]``, and each device's origin (file, line) is kept
+  for the checks that come later (rules.threshold_overrides).
 - ``expected_devices_file``: a YAML list of ids, or text with one id per line (``#``
   comments and blank lines skipped).
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +83,83 @@ def read_overrides(reader: MappingReader, key: str, path: Path) -> dict[str, obj
         return None
     if path.suffix.lower() == ".csv":
         return _csv_overrides(reader, key, path, text)
+    return _yaml_overrides(reader, key, path, text)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Per-device limits read from a file, with where each device's were given."""
+
+    limits: dict[str, object]  # device id -> its limits, in the shape of ``overrides:``
+    places: dict[str, str]  # device id -> "limits.csv line 3", or the YAML file's path
+
+
+THRESHOLD_COLUMNS = ("device", "threshold", "resolve_threshold")
+
+
+def read_threshold_overrides(reader: MappingReader, key: str, path: Path) -> Placed | None:
+    """A threshold rule's overrides in ``path``: YAML ``{device: {threshold: ..}}`` or CSV."""
+    text = _read_text(reader, key, path)
+    if text is None:
+        return None
+    if path.suffix.lower() == ".csv":
+        return _csv_thresholds(reader, key, path, text)
+    data = _yaml_overrides(reader, key, path, text)
+    if data is None:
+        return None
+    return Placed(data, dict.fromkeys(data, str(path)))
+
+
+def _csv_thresholds(reader: MappingReader, key: str, path: Path, text: str) -> Placed | None:
+    rows = csv.DictReader(io.StringIO(text))
+    columns = [c.strip() for c in rows.fieldnames or ()]
+    unknown = [c for c in columns if c not in THRESHOLD_COLUMNS]
+    if unknown or not {"device", "threshold"} <= set(columns):
+        extra = f" (unknown: {', '.join(unknown)})" if unknown else ""
+        reader.error(key, f"{path}: the header must be device,threshold[,resolve_threshold]{extra}")
+        return None
+    rows.fieldnames = columns
+    placed = Placed({}, {})
+    for line, row in enumerate(rows, start=2):
+        device = (row.get("device") or "").strip()
+        if not device:
+            reader.error(key, f"{path} line {line}: no device id")
+            return None
+        if device in placed.places:
+            reader.error(
+                key, f"{path} line {line}: {device} is also given at {placed.places[device]}"
+            )
+            return None
+        limits: dict[str, float] = {}
+        for column in THRESHOLD_COLUMNS[1:]:
+            number = _cell(reader, key, f"{path} line {line}", column, row.get(column))
+            if number is _INVALID:
+                return None
+            if isinstance(number, float):
+                limits[column] = number
+        placed.limits[device] = limits
+        placed.places[device] = f"{path} line {line}"
+    return placed
+
+
+def _cell(reader: MappingReader, key: str, where: str, column: str, given: str | None) -> object:
+    """A CSV cell as a float; None when empty (the rule's limit stays), else _INVALID."""
+    cell = (given or "").strip()
+    if not cell:
+        return None
+    try:
+        number = float(cell)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):  # "nan" and "inf" parse, but are no limit
+        reader.error(key, f"{where}: {column} {cell!r} is not a number")
+        return _INVALID
+    return number
+
+
+def _yaml_overrides(
+    reader: MappingReader, key: str, path: Path, text: str
+) -> dict[str, object] | None:
     data = _load_yaml(reader, key, path, text)
     if data is _INVALID:
         return None
@@ -104,14 +185,11 @@ def _csv_overrides(
             return None
         limits: dict[str, float] = {}
         for bound in ("low", "high"):
-            cell = (row.get(bound) or "").strip()
-            if not cell:
-                continue
-            try:
-                limits[bound] = float(cell)
-            except ValueError:
-                reader.error(key, f"{path} line {line}: {bound} {cell!r} is not a number")
+            number = _cell(reader, key, f"{path} line {line}", bound, row.get(bound))
+            if number is _INVALID:
                 return None
+            if isinstance(number, float):
+                limits[bound] = number
         severity = (row.get("severity") or "").strip()
         if severity:
             result.setdefault(device, {})[severity] = limits

@@ -34,6 +34,12 @@ DEFAULT_THRESHOLD_STATE_KEY = "device_id"
 DEFAULT_TIMESTAMP_FIELD = "timestamp"
 
 THRESHOLD_MESSAGE = "{rule_name}: {device_id} {metric} = {current_value} ({operator} {threshold})"
+# The default of a rule with per-device overrides: it says which limit applied.
+THRESHOLD_OVERRIDE_MESSAGE = (
+    "{rule_name}: {device_id} {metric} = {current_value} ({operator} {threshold}, {limit_source})"
+)
+# Where a limit came from: the rule itself, or f"override for {device}".
+RULE_LIMIT = "rule"
 THRESHOLD_RESOLVE = "RESOLVED {rule_name}: {device_id} {metric} = {current_value} after {duration}"
 THRESHOLD_NO_DATA = "{rule_name}: no data from {device_id} for {silence}"
 MATCH_RESOLVE = "RESOLVED {rule_name}: {state_key} after {duration}"
@@ -175,6 +181,8 @@ class Reading:
     clears: bool  # the resolve condition holds (``not holds`` unless hysteresis)
     value: float | None  # the metric's value, for threshold rules
     at: float | None  # event time in seconds, when the event has one
+    limit: float | None = None  # the threshold that applied (a device's override or the rule's)
+    limit_source: str | None = None  # "rule" or "override for <device>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +227,15 @@ class StatefulRule(BaseRule, ABC):
         """What this rule's alerts carry besides their key (alert events, templates)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The threshold (and resolve threshold) a threshold rule applies to one device."""
+
+    threshold: float
+    resolve_threshold: float | None = None
+    source: str = RULE_LIMIT  # "rule", or "override for <device>"
+
+
 @dataclass(frozen=True, slots=True, eq=False, kw_only=True)
 class ThresholdRule(StatefulRule):
     """``type: threshold``: ``<metric> <operator> <threshold>`` per device (or state key)."""
@@ -231,7 +248,10 @@ class ThresholdRule(StatefulRule):
     device_ids: frozenset[str] | None = None
     conditions: tuple[Condition, ...] = ()
     state_key: str = DEFAULT_THRESHOLD_STATE_KEY
+    # State key value (device) -> the limits it uses instead of the rule's.
+    overrides: Mapping[str, Limits] = field(default_factory=dict)
     _holds: Callable[[float, float], bool] = field(init=False, repr=False)
+    _limits: Limits = field(init=False, repr=False)
     _filter: Predicate | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -244,6 +264,11 @@ class ThresholdRule(StatefulRule):
         object.__setattr__(self, "_holds", COMPARISONS[symbol])
         tests = tuple(c.test for c in self.conditions)
         object.__setattr__(self, "_filter", all_of(tests) if tests else None)
+        object.__setattr__(self, "_limits", Limits(self.threshold, self.resolve_threshold))
+
+    def limits_for(self, key: str) -> Limits:
+        """The limits of ``key`` (a device): its override when the rule has one, else the rule's."""
+        return self.overrides.get(key, self._limits)
 
     @property
     def template_values(self) -> dict[str, object]:
@@ -255,6 +280,7 @@ class ThresholdRule(StatefulRule):
             "metric": self.metric,
             "operator": self.operator,
             "threshold": self.threshold,
+            "limit_source": RULE_LIMIT,
         }
 
     def alert_terms(self) -> AlertTerms:
@@ -265,6 +291,7 @@ class ThresholdRule(StatefulRule):
 
         Not an evaluation: not a mapping, a device not in ``device_id``, no numeric value
         for the metric, the extra ``conditions`` not all holding, no state key value.
+        The state key value's override, when the rule has one, gives the limits.
         """
         if not isinstance(event, Mapping):
             return None
@@ -280,10 +307,12 @@ class ThresholdRule(StatefulRule):
         key = _key_text(self._key(event))
         if key is None:
             return None
-        holds = self._holds(value, self.threshold)
-        resolve_limit = self.resolve_threshold
+        limits = self.limits_for(key)
+        holds = self._holds(value, limits.threshold)
+        resolve_limit = limits.resolve_threshold
         clears = not holds if resolve_limit is None else not self._holds(value, resolve_limit)
-        return Reading(key, holds, clears, value, event_seconds(self._time(event)))
+        at = event_seconds(self._time(event))
+        return Reading(key, holds, clears, value, at, limits.threshold, limits.source)
 
 
 @dataclass(frozen=True, slots=True, eq=False, kw_only=True)

@@ -8,7 +8,7 @@ from typing import Any
 from ingest.reload import Reloader
 from rules.config import KlaxonConfig, check_config
 from rules.range import RangeRule
-from rules.stateful import ThresholdRule
+from rules.stateful import Limits, ThresholdRule
 from tests.support import yamlfile
 
 SLACK = {"slack": {"enabled": True, "webhook_url": "https://hooks.example/T/B/X"}}
@@ -164,3 +164,84 @@ def test_a_yaml_bomb_in_a_side_file_is_refused_as_in_the_rules_file(tmp_path: Pa
         "rules[1].expected_devices_file" in e and "anchor" in e and "devices.yaml" in e
         for e in errors
     ), errors
+
+
+def hot(**extra: Any) -> dict[str, Any]:
+    return {
+        "id": "hot",
+        "type": "threshold",
+        "metric": "temperature",
+        "operator": ">",
+        "threshold": 27,
+        "resolve_threshold": 26.8,
+        "notify": ["slack"],
+        **extra,
+    }
+
+
+def test_threshold_overrides_from_csv_keep_the_rules_value_in_an_empty_cell(
+    tmp_path: Path,
+) -> None:
+    """device,threshold,resolve_threshold; an empty cell keeps the rule's; inline wins."""
+    (tmp_path / "limits.csv").write_text(
+        "device,threshold,resolve_threshold\nfrag-tank,26.5,26.0\nsump,28,\ndisplay-tank,29,28\n"
+    )
+    config, errors = loaded(
+        write_rules(
+            tmp_path,
+            hot(overrides_file="limits.csv", overrides={"display-tank": {"threshold": 27.5}}),
+        )
+    )
+    assert errors == []
+    assert config is not None
+    (rule,) = config.rules
+    assert isinstance(rule, ThresholdRule)
+    assert rule.limits_for("frag-tank") == Limits(26.5, 26.0, "override for frag-tank")
+    assert rule.limits_for("sump") == Limits(28.0, 26.8, "override for sump")
+    assert rule.limits_for("display-tank") == Limits(27.5, 26.8, "override for display-tank")
+    assert config.side_files == (tmp_path / "limits.csv",)
+
+
+def test_threshold_overrides_from_yaml(tmp_path: Path) -> None:
+    """YAML in the shape of overrides: {device: {threshold: ..}}."""
+    (tmp_path / "limits.yaml").write_text("frag-tank: {threshold: 26.5, resolve_threshold: 26}\n")
+    config, errors = loaded(write_rules(tmp_path, hot(overrides_file="limits.yaml")))
+    assert errors == []
+    assert config is not None
+    (rule,) = config.rules
+    assert isinstance(rule, ThresholdRule)
+    assert rule.limits_for("frag-tank") == Limits(26.5, 26.0, "override for frag-tank")
+
+
+def test_bad_threshold_override_files_name_rule_field_file_line_and_key(tmp_path: Path) -> None:
+    """A non-number cell and a wrong-side resolve_threshold (CSV, with lines), an unknown YAML
+    key, an unknown CSV column."""
+    (tmp_path / "cells.csv").write_text("device,threshold\nfrag-tank,26.5\nsump,warm\n")
+    (tmp_path / "sides.csv").write_text(
+        "device,threshold,resolve_threshold\nfrag-tank,26.5,26.0\nsump,26.5,\n"
+    )
+    (tmp_path / "keys.yaml").write_text("frag-tank: {threshhold: 26.5}\n")
+    (tmp_path / "columns.csv").write_text("device,threshold,high\nfrag-tank,26.5,27\n")
+    _, errors = loaded(
+        write_rules(
+            tmp_path,
+            hot(overrides_file="cells.csv"),
+            {**hot(overrides_file="sides.csv"), "id": "b"},
+            {**hot(overrides_file="keys.yaml"), "id": "c"},
+            {**hot(overrides_file="columns.csv"), "id": "d"},
+        )
+    )
+    cells, sides, keys, columns = (
+        tmp_path / n for n in ("cells.csv", "sides.csv", "keys.yaml", "columns.csv")
+    )
+    assert errors == [
+        f'{tmp_path / "rules.yaml"}: rule "hot": rules[0].overrides_file: '
+        f"{cells} line 3: threshold 'warm' is not a number",
+        f'{tmp_path / "rules.yaml"}: rule "b": rules[1].overrides_file: {sides} line 3: '
+        'sump.resolve_threshold (the rule\'s) must be <= threshold (26.5) with operator ">", '
+        "got 26.8: the alert resolves once the value is no longer > resolve_threshold",
+        f'{tmp_path / "rules.yaml"}: rule "c": rules[2].overrides_file: {keys}: '
+        "frag-tank.threshhold is an unknown key (expected threshold or resolve_threshold)",
+        f'{tmp_path / "rules.yaml"}: rule "d": rules[3].overrides_file: {columns}: '
+        "the header must be device,threshold[,resolve_threshold] (unknown: high)",
+    ]

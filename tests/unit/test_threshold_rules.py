@@ -261,9 +261,15 @@ def test_threshold_conditions_must_not_be_empty_when_given() -> None:
 
 def test_value_when_the_reading_is_of_this_metric() -> None:
     rule = threshold_rule()
-    assert rule.observe(reading(85.2)) == Reading("tank-1", True, False, 85.2, float(T0))
-    assert rule.observe(reading(25.5)) == Reading("tank-1", False, True, 25.5, float(T0))
-    assert rule.observe(reading(82)) == Reading("tank-1", False, True, 82.0, float(T0))
+    assert rule.observe(reading(85.2)) == Reading(
+        "tank-1", True, False, 85.2, float(T0), 82.0, "rule"
+    )
+    assert rule.observe(reading(25.5)) == Reading(
+        "tank-1", False, True, 25.5, float(T0), 82.0, "rule"
+    )
+    assert rule.observe(reading(82)) == Reading(
+        "tank-1", False, True, 82.0, float(T0), 82.0, "rule"
+    )
 
 
 def test_json_value_then_metadata() -> None:
@@ -319,7 +325,9 @@ def test_device_filter_comes_first() -> None:
     assert one.observe(reading(device=None)) is None
     assert one.observe({k: v for k, v in reading().items() if k != "device_id"}) is None
     several = threshold_rule(device_id=["tank-1", 7])
-    assert several.observe(reading(device=7)) == Reading("7", True, False, 85.2, float(T0))
+    assert several.observe(reading(device=7)) == Reading(
+        "7", True, False, 85.2, float(T0), 82.0, "rule"
+    )
     assert several.observe(reading(device="7")) is not None
     assert several.observe(reading(device=8)) is None
 
@@ -531,6 +539,7 @@ def test_threshold_template_values_and_default_message() -> None:
         "metric": "temperature",
         "operator": ">",
         "threshold": 82.0,
+        "limit_source": "rule",
     }
     event = reading(85.2)
     found = rule.observe(event)
@@ -619,8 +628,14 @@ def test_reef_example_scenario() -> None:
     config = load_config(REEF, env={"SMTP_PASSWORD": "s3cret"})
     engine = RuleEngine(config.rules)
     rule = engine.stateful("devices.readings")[0]
-    assert rule.observe(reading(25.5, device="1")) == Reading("1", False, True, 25.5, T0)
-    assert rule.observe(reading(28.6, device="1")) == Reading("1", True, False, 28.6, T0)
+    assert rule.observe(reading(25.5, device="1")) == Reading(
+        "1", False, True, 25.5, T0, 28.5, "rule"
+    )
+    assert rule.observe(reading(28.6, device="1")) == Reading(
+        "1", True, False, 28.6, T0, 28.5, "rule"
+    )
+    frag = rule.observe(reading(28.2, device="frag-tank"))
+    assert frag == Reading("frag-tank", True, False, 28.2, T0, 28.0, "override for frag-tank")
     multi = reading(None, metric="multi", json_value={"temperature": 85.2, "ph": 8.2})
     assert rule.observe(multi).holds is True  # type: ignore[union-attr]
 
