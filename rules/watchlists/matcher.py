@@ -94,7 +94,7 @@ class HashIndex:
         owners: array[int] = array("i")
         for position, words in words_by_position:
             before = len(hashes)
-            hashes.extend(hash(word) for word in words)
+            hashes.extend(map(hash, words))
             owners.extend([position] * (len(hashes) - before))
         # Sorted one array at a time, dropping each unsorted one as soon as it is copied,
         # so that a load's peak stays near twice the index, not four times.
