@@ -14,6 +14,8 @@ def edit_distance(a: str, b: str, limit: int) -> int:
         return 0
     if abs(len(a) - len(b)) > limit:
         return limit + 1
+    if limit == 1:
+        return 1 if _one_apart(a, b) else 2
     before: list[int] = []
     previous = list(range(len(b) + 1))
     for i in range(1, len(a) + 1):
@@ -32,9 +34,28 @@ def edit_distance(a: str, b: str, limit: int) -> int:
 
 def deletions(text: str, depth: int) -> set[str]:
     """``text`` and every string made from it by deleting up to ``depth`` characters."""
+    if depth == 1:  # the common case, without the general loop's set of sets
+        return {text, *[text[:i] + text[i + 1 :] for i in range(len(text))]}
     found = {text}
     frontier = {text}
     for _ in range(depth):
         frontier = {word[:i] + word[i + 1 :] for word in frontier for i in range(len(word))}
         found |= frontier
     return found
+
+
+def _one_apart(a: str, b: str) -> bool:
+    """One substitution, insertion, deletion or neighbour swap turns ``a`` (!= ``b``) into
+    ``b``: the common case (``max_distance: 1``) in one pass instead of the full table."""
+    if len(a) < len(b):
+        a, b = b, a
+    # Skip the common prefix; what follows decides.
+    i = 0
+    shorter = len(b)
+    while i < shorter and a[i] == b[i]:
+        i += 1
+    if len(a) != len(b):
+        return a[i + 1 :] == b[i:]
+    if a[i + 1 :] == b[i + 1 :]:
+        return True
+    return i + 1 < shorter and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]

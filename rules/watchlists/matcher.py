@@ -6,9 +6,10 @@ Three structures, built once per load:
 - fuzzy (confusables and/or ``max_distance``): every entry's canonical form (see
   ``confusables``) and each string made from it by deleting up to ``max_distance``
   characters (symmetric delete, as SymSpell), filed by 64-bit hash in one sorted numpy
-  array. A read looks up its own canonical deletions: any entry within the distance (or
-  equal up to confusables) shares at least one, and each candidate is then verified on the
-  real text. 12 bytes per key: a million 7-character plates with distance 1 take ~95 MB;
+  array, behind a bit filter. A read looks up its own canonical deletions: any entry
+  within the distance (or equal up to confusables) shares at least one, and each candidate
+  is then verified on the real text. Most probes miss and stop at the filter in plain
+  Python. ~16 bytes per key: a million 7-character plates with distance 1 take ~120 MiB;
 - wildcards: a small list (``MAX_WILDCARDS``) tried through one combined regex first.
 
 The best match wins: exact, then confusable (fewest confusable characters), then edit
@@ -21,7 +22,7 @@ from __future__ import annotations
 import re
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,24 +80,78 @@ class WatchMatch:
 
 
 class HashIndex:
-    """Sorted 64-bit string hashes -> entry positions: ``lookup`` is one searchsorted."""
+    """64-bit string hashes -> entry positions, behind a bit filter.
 
-    def __init__(self, hashes: array[int], positions: array[int]) -> None:
-        keys = np.frombuffer(hashes, dtype=np.int64)
-        order = np.argsort(keys, kind="stable")
-        self.keys: npt.NDArray[np.int64] = keys[order]
-        self.positions: npt.NDArray[np.int32] = np.frombuffer(positions, dtype=np.int32)[order]
-        self.nbytes = int(self.keys.nbytes + self.positions.nbytes)
+    Most probes miss, so each is first checked in a bit array (two bits per key, ~4 bytes
+    per key): a miss costs a byte lookup or two in plain Python. Only a probe that passes
+    goes to the sorted numpy arrays (``searchsorted`` on one scalar). The first version
+    sent every probe through numpy, whose per-call cost made the fuzzy lookup slow (see
+    docs/performance.md).
+    """
 
-    def lookup(self, words: set[str]) -> set[int]:
-        probes = np.fromiter((hash(word) for word in words), dtype=np.int64, count=len(words))
-        starts = np.searchsorted(self.keys, probes, side="left")
-        ends = np.searchsorted(self.keys, probes, side="right")
+    def __init__(self, words_by_position: Iterable[tuple[int, Iterable[str]]]) -> None:
+        hashes: array[int] = array("q")
+        owners: array[int] = array("i")
+        for position, words in words_by_position:
+            before = len(hashes)
+            hashes.extend(map(hash, words))
+            owners.extend([position] * (len(hashes) - before))
+        # Sorted one array at a time, dropping each unsorted one as soon as it is copied,
+        # so that a load's peak stays near twice the index, not four times.
+        order = np.argsort(np.frombuffer(hashes, dtype=np.int64), kind="stable")
+        self.keys: npt.NDArray[np.int64] = np.frombuffer(hashes, dtype=np.int64)[order]
+        del hashes
+        self.positions: npt.NDArray[np.int32] = np.frombuffer(owners, dtype=np.int32)[order]
+        del owners, order
+        # At least 32 bits per key, a power of two (for masking) and at most 2**32 (so the
+        # high spot reads the same bits of a negative hash in Python as in numpy): with two
+        # bits set per key, a probe for an absent key passes ~0.3% of the time. (Both bits
+        # in one byte, to save a cache miss, let ~2% through: slower overall.)
+        size = 1 << min(32, max(16, (len(self.keys) * 32 - 1).bit_length()))
+        self._mask = size - 1
+        self._bits = _bit_filter(self.keys.view(np.uint64), self._mask)
+        self.nbytes = int(self.keys.nbytes + self.positions.nbytes + len(self._bits))
+
+    def lookup(self, words: Iterable[str]) -> set[int]:
+        """The positions filed under any of ``words``."""
         found: set[int] = set()
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            if start != end:
-                found.update(self.positions[start:end].tolist())
+        bits, mask = self._bits, self._mask
+        for word in words:
+            key = hash(word)
+            spot = key & mask
+            if bits[spot >> 3] >> (spot & 7) & 1:
+                spot = key >> 32 & mask
+                if bits[spot >> 3] >> (spot & 7) & 1:
+                    found.update(self._positions_of(key))
         return found
+
+    def _positions_of(self, key: int) -> list[int]:
+        keys = self.keys
+        start = end = int(keys.searchsorted(key))
+        while end < len(keys) and keys[end] == key:
+            end += 1
+        found: list[int] = self.positions[start:end].tolist()
+        return found
+
+
+# Keys are set in the bit filter this many at a time, to bound the temporary arrays.
+_FILTER_CHUNK = 1 << 20
+
+
+def _bit_filter(keys: npt.NDArray[np.uint64], mask: int) -> bytearray:
+    """Bit ``key & mask`` and bit ``(key >> 32) & mask`` set for every key."""
+    bits = bytearray((mask + 1) // 8)
+    view = np.frombuffer(bits, dtype=np.uint8)
+    wide_mask = np.uint64(mask)
+    for start in range(0, len(keys), _FILTER_CHUNK):
+        chunk = keys[start : start + _FILTER_CHUNK]
+        for spots in (chunk & wide_mask, (chunk >> np.uint64(32)) & wide_mask):
+            low = (spots & np.uint64(7)).astype(np.uint8)
+            for bit in range(8):
+                # Repeated indices write the same value, so fancy assignment is an OR.
+                view[spots[low == bit] >> np.uint64(3)] |= np.uint8(1 << bit)
+    del view
+    return bits
 
 
 def reads_of(found: object) -> list[str]:
@@ -150,16 +205,12 @@ class PlateMatcher:
         self._index = self._build_index(set(wild)) if mode.fuzzy else None
 
     def _build_index(self, skip: set[int]) -> HashIndex:
-        hashes: array[int] = array("q")
-        positions: array[int] = array("i")
         canonical, depth = self._canonical, self.mode.max_distance
-        for position, plate in enumerate(self.table.plates):
-            if position in skip:
-                continue
-            words = deletions(canonical(plate), depth) if depth else (canonical(plate),)
-            hashes.extend(hash(word) for word in words)
-            positions.extend([position] * len(words))
-        return HashIndex(hashes, positions)
+        return HashIndex(
+            (position, deletions(canonical(plate), depth) if depth else (canonical(plate),))
+            for position, plate in enumerate(self.table.plates)
+            if position not in skip
+        )
 
     @property
     def index_bytes(self) -> int:
