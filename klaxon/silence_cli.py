@@ -15,7 +15,7 @@ import time
 import click
 import redis
 
-from alerts.muting.silences import Silence, SilenceStore
+from alerts.muting.silences import SilenceStore
 from contract.durations import Duration
 from contract.settings import Settings
 from klaxon.tables import table, when
@@ -25,12 +25,6 @@ from rules.matchers import MatcherError, parse_matcher
 def _store() -> SilenceStore:
     url = Settings.from_env().redis_url
     return SilenceStore(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5))
-
-
-def _state(silence: Silence, now: float) -> str:
-    if silence.active(now):
-        return "active"
-    return "pending" if silence.starts_at > now else "expired"
 
 
 @click.group()
@@ -79,11 +73,11 @@ def list_(as_json: bool, show_all: bool) -> None:
     except redis.RedisError as exc:
         click.echo(f"error: redis unreachable: {exc}", err=True)
         sys.exit(1)
-    shown = [s for s in silences if show_all or _state(s, now) != "expired"]
+    shown = [s for s in silences if show_all or s.state(now) != "expired"]
     if as_json:
         for s in shown:
             record = {**dataclasses.asdict(s), "matchers": list(s.matchers)}
-            click.echo(json.dumps({**record, "state": _state(s, now)}))
+            click.echo(json.dumps({**record, "state": s.state(now)}))
         return
     if not shown:
         click.echo("no silences")
@@ -91,7 +85,7 @@ def list_(as_json: bool, show_all: bool) -> None:
     rows = [
         (
             s.id,
-            _state(s, now),
+            s.state(now),
             " ".join(s.matchers),
             when(s.starts_at),
             when(s.ends_at),
@@ -105,10 +99,12 @@ def list_(as_json: bool, show_all: bool) -> None:
 
 @silence.command()
 @click.argument("silence_id")
-def expire(silence_id: str) -> None:
+@click.option("--by", "expired_by", default=None, help="Who (default: the login name).")
+def expire(silence_id: str, expired_by: str | None) -> None:
     """End a silence now."""
+    who = expired_by if expired_by is not None else getpass.getuser()
     try:
-        ended = _store().expire(silence_id)
+        ended = _store().expire(silence_id, by=who)
     except redis.RedisError as exc:
         click.echo(f"error: redis unreachable: {exc}", err=True)
         sys.exit(1)

@@ -1,5 +1,8 @@
 """Silences: matchers and a time window, kept in Redis, read by every bridge and worker.
 
+Adding or expiring a silence appends a ``silence_audit`` record to the outbox (best effort:
+a failed append is logged and the silence stands), so the history keeps who did what.
+
 Redis layout:
     klaxon:silences   hash   silence id -> JSON (matchers as text, start, end, who, why)
 
@@ -12,6 +15,7 @@ per notification.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,9 +24,12 @@ from dataclasses import asdict, dataclass
 import redis
 
 from alerts.muting.muter import Muted, Status, subject_of
+from contract import outbox
 from contract.notification import Notification
 from contract.redis_replies import text, text_fields
 from rules.matchers import Matcher, all_match, cheapest_first, parse_matcher
+
+log = logging.getLogger(__name__)
 
 SILENCES_KEY = "klaxon:silences"
 REFRESH_SECONDS = 1.0
@@ -39,6 +46,12 @@ class Silence:
 
     def active(self, now: float) -> bool:
         return self.starts_at <= now < self.ends_at
+
+    def state(self, now: float) -> str:
+        """active, pending (starts later) or expired, as the CLI and the API show it."""
+        if self.active(now):
+            return "active"
+        return "pending" if self.starts_at > now else "expired"
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "matchers": list(self.matchers)})
@@ -81,6 +94,7 @@ class SilenceStore:
             created_by=created_by,
         )
         self.client.hset(SILENCES_KEY, silence.id, silence.to_json())
+        self._audit(silence, "created", created_by, comment, start)
         return silence
 
     def all(self) -> list[Silence]:
@@ -91,7 +105,9 @@ class SilenceStore:
         raw = self.client.hget(SILENCES_KEY, silence_id)
         return None if raw is None else Silence.from_json(text(raw))
 
-    def expire(self, silence_id: str, now: float | None = None) -> Silence | None:
+    def expire(
+        self, silence_id: str, now: float | None = None, by: str = "", reason: str = ""
+    ) -> Silence | None:
         """End a silence now; None when there is no such silence. Ending one twice is a no-op."""
         silence = self.get(silence_id)
         if silence is None:
@@ -100,7 +116,27 @@ class SilenceStore:
         if silence.ends_at > at:
             silence = Silence(**{**asdict(silence), "ends_at": max(at, silence.starts_at)})
             self.client.hset(SILENCES_KEY, silence.id, silence.to_json())
+            self._audit(silence, "expired", by, reason, at)
         return silence
+
+    def _audit(self, silence: Silence, action: str, actor: str, reason: str, at: float) -> None:
+        # The audit trail feeds the history only: a silence must stand even if this fails.
+        record = outbox.silence_audit(
+            silence.id,
+            action,
+            actor=actor,
+            matchers={
+                "matchers": list(silence.matchers),
+                "starts_at": silence.starts_at,
+                "ends_at": silence.ends_at,
+            },
+            reason=reason,
+            at=at,
+        )
+        try:
+            outbox.append(self.client, record)
+        except redis.RedisError as exc:
+            log.warning("outbox append failed (silence %s %s stands): %r", silence.id, action, exc)
 
     def forget(self, silence_ids: Sequence[str]) -> None:
         if silence_ids:

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
+import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from alerts.muting.silences import SilenceStore
@@ -17,11 +18,17 @@ from alerts.muting.sweep import catch_up_summaries, silence_end_notices
 from alerts.store import AlertStore
 from contract.jsonsafe import JsonObject
 from contract.notification import TransitionKind
+from contract.outbox import Kind
+from history.database import make_engine
+from history.models import SilenceAuditRow
 from rules.config import load_config
+from tests.support.databases import sqlite_url
 from tests.support.fakes import Clock
+from tests.support.history import record_outbox
 from tests.support.muting import TOPIC, PipelineOnClock
-from tests.support.outbox import notification_records
+from tests.support.outbox import notification_records, read_outbox
 
+T0 = 1_780_000_000.0
 NEW_YORK = ZoneInfo("America/New_York")
 # Sunday 1 March 2026, 02:30 in New York (07:30 UTC).
 SUNDAY_0230_NY = dt.datetime(2026, 3, 1, 2, 30, tzinfo=NEW_YORK).timestamp()
@@ -198,3 +205,58 @@ def test_a_silence_that_ends_while_its_alert_fires_says_so_once(
     assert notice.transition == TransitionKind.SILENCE_ENDED
     assert notice.message == f"Silence {silence.id} ended; still firing: display-tank at 31"
     assert silence_end_notices(redis_client, start + 700) == []
+
+
+def test_adding_and_expiring_a_silence_leave_its_audit_trail_in_the_history(
+    redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """Add and expire each append a silence_audit record, and the recorder stores both in SQL."""
+    store = SilenceStore(redis_client)
+    silence = store.add(
+        ["rule_id=tank_temperature_high"], 600, comment="water change", created_by="ana", now=T0
+    )
+    store.expire(silence.id, now=T0 + 60, by="bo", reason="done early")
+    store.expire(silence.id, now=T0 + 120, by="bo")  # already over: no second record
+
+    window = {"matchers": ["rule_id=tank_temperature_high"], "starts_at": T0}
+    audits = [r.data for r in read_outbox(redis_client) if r.kind == Kind.SILENCE]
+    assert audits == [
+        {
+            "silence_id": silence.id,
+            "action": "created",
+            "actor": "ana",
+            "matchers": {**window, "ends_at": T0 + 600},
+            "reason": "water change",
+            "at": T0,
+        },
+        {
+            "silence_id": silence.id,
+            "action": "expired",
+            "actor": "bo",
+            "matchers": {**window, "ends_at": T0 + 60},
+            "reason": "done early",
+            "at": T0 + 60,
+        },
+    ]
+
+    url = sqlite_url(tmp_path)
+    appended = len(read_outbox(redis_client))
+    assert record_outbox(redis_client, url) == appended  # none skipped as undecodable
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(
+                    SilenceAuditRow.silence_id,
+                    SilenceAuditRow.action,
+                    SilenceAuditRow.actor,
+                    SilenceAuditRow.reason,
+                    SilenceAuditRow.at,
+                ).order_by(SilenceAuditRow.at)
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        (silence.id, "created", "ana", "water change", T0),
+        (silence.id, "expired", "bo", "done early", T0 + 60),
+    ]
