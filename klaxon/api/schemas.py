@@ -174,3 +174,36 @@ class Status(Model):
     outbox_length: int | None
     active_alerts: int | None
     dead_letters: int | None
+
+
+class SilenceBody(Model):
+    matchers: list[str] = Field(
+        min_length=1,
+        max_length=50,
+        description='All must match: "rule_id=tank_temperature_high", "camera_id=~cam-.*", '
+        "NAME!=VALUE, NAME!~REGEX",
+    )
+    duration: str | float = Field(
+        description='How long from now: "30m", "2h", "1d", or seconds (a number)'
+    )
+    comment: str = Field(default="", max_length=2000, description="Why")
+    by: str = Field(min_length=1, max_length=200, description="Who")
+
+
+class ExpireBody(Model):
+    by: str = Field(default="", max_length=200, description="Who ends it")
+    comment: str = Field(default="", max_length=2000, description="Why it ends early")
+
+
+class Silence(Model):
+    id: str
+    matchers: list[str]
+    starts_at: float = Field(description="Unix seconds")
+    ends_at: float = Field(description="Unix seconds")
+    comment: str
+    created_by: str
+    state: str = Field(description="active, pending or expired")
+
+
+class SilenceList(Model):
+    items: list[Silence]

@@ -24,6 +24,7 @@ from klaxon.api.tokens import TokenConfigError, parse_tokens
 from tasks.deadletters import DeadLetter, DeadLetterStore
 from tests.support.databases import sqlite_url
 from tests.support.history import record_outbox
+from tests.support.outbox import read_outbox
 
 READ = "read-token-0123456789abcdef"
 WRITE = "write-token-0123456789abcdef"
@@ -311,3 +312,88 @@ def test_a_read_token_cannot_ack(app: FastAPI, redis_client: redis.Redis) -> Non
     assert response.status_code == 403
     record = AckBook(redis_client).get("a-1")
     assert record is not None and record.state == AckState.OPEN
+
+
+TANK = ["rule_id=tank_temperature_high", "camera_id=~cam-.*"]
+
+
+def test_silences_need_a_token_and_a_read_token_cannot_add_one(app: FastAPI) -> None:
+    """No token is 401 on list and add; a read token gets 403 on add and expire."""
+    body = {"matchers": TANK, "duration": "2h", "by": "ana"}
+    assert _client(app, None).get("/api/v1/silences").status_code == 401
+    assert _client(app, None).post("/api/v1/silences", json=body).status_code == 401
+    assert _client(app, READ).post("/api/v1/silences", json=body).status_code == 403
+    assert _client(app, READ).post("/api/v1/silences/x/expire").status_code == 403
+    assert _client(app, READ).get("/api/v1/silences").json() == {"items": []}
+
+
+def test_a_silence_is_added_listed_and_expired_by_api_with_its_audit_trail(
+    app: FastAPI, redis_client: redis.Redis
+) -> None:
+    """Add (201), list, expire (200), then it is listed only with all=true; both are audited."""
+    writer = _client(app, WRITE)
+    added = writer.post(
+        "/api/v1/silences",
+        json={"matchers": TANK, "duration": "2h", "comment": "water change", "by": "ana"},
+    )
+    assert added.status_code == 201, added.text
+    silence = added.json()
+    assert silence["matchers"] == TANK
+    assert silence["state"] == "active"
+    assert silence["ends_at"] - silence["starts_at"] == 7200
+    assert (silence["comment"], silence["created_by"]) == ("water change", "ana")
+    by_seconds = writer.post(
+        "/api/v1/silences", json={"matchers": ["channel=sms"], "duration": 90, "by": "bo"}
+    )
+    assert by_seconds.status_code == 201
+    assert by_seconds.json()["ends_at"] - by_seconds.json()["starts_at"] == 90
+
+    listed = _client(app).get("/api/v1/silences").json()["items"]
+    assert [s["id"] for s in listed] == [silence["id"], by_seconds.json()["id"]]
+
+    ended = writer.post(
+        f"/api/v1/silences/{silence['id']}/expire", json={"by": "bo", "comment": "done"}
+    )
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["state"] == "expired"
+    assert [s["id"] for s in _client(app).get("/api/v1/silences").json()["items"]] == [
+        by_seconds.json()["id"]
+    ]
+    everything = _client(app).get("/api/v1/silences", params={"all": "true"}).json()["items"]
+    assert {s["id"]: s["state"] for s in everything} == {
+        silence["id"]: "expired",
+        by_seconds.json()["id"]: "active",
+    }
+    audits = [
+        (r.data["silence_id"], r.data["action"], r.data["actor"])
+        for r in read_outbox(redis_client)
+        if r.kind == outbox.Kind.SILENCE
+    ]
+    assert audits == [
+        (silence["id"], "created", "ana"),
+        (by_seconds.json()["id"], "created", "bo"),
+        (silence["id"], "expired", "bo"),
+    ]
+
+    missing = writer.post("/api/v1/silences/nosuchsilence/expire")
+    assert missing.status_code == 404
+    assert missing.json()["fields"][0]["field"] == "path.silence_id"
+
+
+def test_a_bad_matcher_or_duration_is_a_422_naming_the_field(app: FastAPI) -> None:
+    """The matcher parser's message comes back under body.matchers[1]; nothing is stored."""
+    writer = _client(app, WRITE)
+    bad = writer.post(
+        "/api/v1/silences",
+        json={"matchers": ["rule_id=tank", "camera_id=~cam-("], "duration": "2h", "by": "ana"},
+    )
+    assert bad.status_code == 422
+    (field,) = bad.json()["fields"]
+    assert field["field"] == "body.matchers[1]"
+    assert "camera_id=~cam-(" in field["message"]
+    no_duration = writer.post(
+        "/api/v1/silences", json={"matchers": ["rule_id=tank"], "duration": "soon", "by": "ana"}
+    )
+    assert no_duration.status_code == 422
+    assert no_duration.json()["fields"][0]["field"] == "body.duration"
+    assert _client(app).get("/api/v1/silences", params={"all": "true"}).json() == {"items": []}

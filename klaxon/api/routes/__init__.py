@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from klaxon.api.routes import alerts, dead_letters, notifications, rules, status
+from klaxon.api.routes import alerts, dead_letters, notifications, rules, silences, status
 
 # The order routes are included in is the order of paths in the OpenAPI document.
 ROUTERS: tuple[APIRouter, ...] = (
@@ -13,4 +13,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     notifications.router,
     dead_letters.router,
     rules.router,
+    silences.router,
 )
