@@ -18,7 +18,7 @@ from alerts.muting.sweep import catch_up_summaries, silence_end_notices
 from alerts.store import AlertStore
 from contract.jsonsafe import JsonObject
 from contract.notification import TransitionKind
-from contract.outbox import Kind
+from contract.outbox import OUTBOX_STREAM, Kind
 from history.database import make_engine
 from history.models import SilenceAuditRow
 from rules.config import load_config
@@ -260,3 +260,17 @@ def test_adding_and_expiring_a_silence_leave_its_audit_trail_in_the_history(
         (silence.id, "created", "ana", "water change", T0),
         (silence.id, "expired", "bo", "done early", T0 + 60),
     ]
+
+
+def test_a_silence_stands_when_its_audit_record_cannot_be_appended(
+    redis_client: redis.Redis,
+) -> None:
+    """An outbox append that Redis refuses is only logged: the silence is added and expired."""
+    redis_client.set(OUTBOX_STREAM, "not a stream")  # XADD now fails with WRONGTYPE
+    store = SilenceStore(redis_client)
+    silence = store.add(["rule_id=tank_temperature_high"], 600, created_by="ana", now=T0)
+    assert store.get(silence.id) == silence
+    ended = store.expire(silence.id, now=T0 + 60, by="bo")
+    assert ended is not None
+    assert store.get(silence.id) == ended
+    assert ended.ends_at == T0 + 60
