@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import redis
 
@@ -23,11 +24,13 @@ from alerts.muting.schedule import ScheduleMuter
 from alerts.muting.silences import SilenceMuter, SilenceStore
 from alerts.stateful_stage import AnyChange
 from alerts.store import AlertEvent
-from contract import metrics
 from contract.notification import Notification, TransitionKind
 from contract.redis_replies import text
 from rules.inhibit import InhibitRule
 from rules.model import BaseRule
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter
 
 _RESOLVING = (TransitionKind.RESOLVE, TransitionKind.NO_DATA_RESOLVE)
 
@@ -86,7 +89,7 @@ class MuteStage:
                 result.kept.append(notification)
                 continue
             muted.append((notification, why))
-            metrics.notifications_muted.labels(notification.rule_id, str(why.status)).inc()
+            muted_total().labels(notification.rule_id, str(why.status)).inc()
             alert_id = alert_id_of(notification)
             if alert_id is not None:
                 note = result.notes.setdefault((alert_id, notification.transition), {})
@@ -126,3 +129,14 @@ class MuteStage:
                     f"its trigger was {was} (set resolve_when_silenced to send it)",
                 )
         return found
+
+
+def muted_total() -> Counter:
+    """``klaxon_notifications_muted_total``, imported when first counted.
+
+    The sweep imports this module in ``klaxon worker``'s main process before Prometheus's
+    multiprocess mode is set up; a metric created then would write files of its own.
+    """
+    from contract import metrics  # noqa: PLC0415 - see above
+
+    return metrics.notifications_muted
