@@ -27,6 +27,7 @@ import redis
 
 from alerts.lifecycle import REPLAY_LOG_LENGTH, STATE_TTL_SECONDS, seen_key, state_key
 from contract.notification import TransitionKind
+from contract.redis_replies import text
 
 _OBSERVE = """
 local key, log_key, log_order, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -215,13 +216,9 @@ class LevelLifecycle:
         return [_transitions(result) for result in pipe.execute()]
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _transitions(result: list[Any]) -> list[LevelTransition]:
     """The transitions one observation caused: a level one, and/or a no-data resolve."""
-    kind, logged, no_data = _text(result[0]), _text(result[1]), _text(result[2])
+    kind, logged, no_data = text(result[0]), text(result[1]), text(result[2])
     found: list[LevelTransition] = []
     if kind == "replay" and logged:
         kind, _, logged = logged.partition("|")

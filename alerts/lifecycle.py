@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import redis
 
 from contract.notification import TransitionKind
-from contract.redis_replies import text_fields, texts
+from contract.redis_replies import text, text_fields, texts
 
 STATE_PREFIX = "klaxon:state"
 # Transitions remembered per key for replays: a replay spans at most one uncommitted batch.
@@ -219,13 +219,9 @@ class Lifecycle:
         return text_fields(self.client.hgetall(state_key(rule_id, key)))
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _transitions(result: Sequence[object]) -> list[Transition]:
     """The transitions one observation caused: a lifecycle one, and/or a no-data resolve."""
-    kind, logged, no_data = _text(result[0]), _text(result[1]), _text(result[2])
+    kind, logged, no_data = text(result[0]), text(result[1]), text(result[2])
     found: list[Transition] = []
     if kind == "replay" and logged:
         kind, _, logged = logged.partition("|")

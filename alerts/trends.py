@@ -29,6 +29,7 @@ from typing import Any
 import redis
 
 from alerts.lifecycle import REPLAY_LOG_LENGTH, STATE_TTL_SECONDS
+from contract.redis_replies import text
 
 TREND_PREFIX = "klaxon:trend"
 
@@ -189,21 +190,17 @@ class TrendStore:
         return int(raw) if raw is not None else 0
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _window_result(raw: list[Any]) -> WindowResult:
     late, flat = int(raw[0]), raw[1]
     samples = [
-        (float(flat[i + 1]), float(_text(flat[i]).rpartition("|")[2]))
+        (float(flat[i + 1]), float(text(flat[i]).rpartition("|")[2]))
         for i in range(0, len(flat), 2)
     ]
     return WindowResult(late=bool(late), samples=samples)
 
 
 def _running_result(raw: list[Any]) -> RunningResult:
-    status = _text(raw[0])
+    status = text(raw[0])
     if status != "ok":
         return RunningResult(status)
-    return RunningResult(status, int(_text(raw[1])), float(_text(raw[2])), float(_text(raw[3])))
+    return RunningResult(status, int(text(raw[1])), float(text(raw[2])), float(text(raw[3])))
