@@ -1,4 +1,8 @@
-"""``klaxon api``: serve the HTTP API with uvicorn on KLAXON_API_PORT (default 8080)."""
+"""``klaxon api``: serve the HTTP API and the web console with uvicorn on KLAXON_API_PORT.
+
+The console (docs/console.md) signs in the users of ``KLAXON_CONSOLE_USERS`` and the API's
+tokens; ``klaxon console hash-password`` makes a user's hash.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ def api(host: str, port: int | None, verbose: bool) -> None:
     from contract.celery_app import make_app
     from klaxon.api.app import Services, create_app, requeuer
     from klaxon.api.tokens import TokenConfigError, parse_tokens
+    from klaxon.console.config import ConsoleConfig, ConsoleConfigError
+    from klaxon.console.users import UsersConfigError, parse_users
     from klaxon.history_cli import history_reader
 
     logs.setup(verbose)
@@ -32,10 +38,20 @@ def api(host: str, port: int | None, verbose: bool) -> None:
     except TokenConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    if not tokens:
+    try:
+        users = parse_users(os.environ.get("KLAXON_CONSOLE_USERS", ""))
+        console = ConsoleConfig(
+            users=users,
+            secret=os.environ.get("KLAXON_CONSOLE_SECRET", ""),
+            public_url=os.environ.get("KLAXON_PUBLIC_URL", "").rstrip("/"),
+        )
+    except (UsersConfigError, ConsoleConfigError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if not tokens and not users:
         click.echo(
-            "error: KLAXON_API_TOKENS is empty: set read:<token> and/or write:<token> "
-            "(the API refuses every request without one)",
+            "error: KLAXON_API_TOKENS and KLAXON_CONSOLE_USERS are empty: set "
+            "read:<token> and/or write:<token>, or console users (nobody could sign in)",
             err=True,
         )
         sys.exit(2)
@@ -51,8 +67,9 @@ def api(host: str, port: int | None, verbose: bool) -> None:
     )
     port = settings.api_port if port is None else port
     click.echo(f"api: http://{host}:{port}/api/v1 (OpenAPI at /api/v1/openapi.json)", err=True)
+    click.echo(f"console: http://{host}:{port}/", err=True)
     uvicorn.run(
-        create_app(services),
+        create_app(services, console),
         host=host,
         port=port,
         log_level="debug" if verbose else "info",

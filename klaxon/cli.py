@@ -248,6 +248,7 @@ def flower(ctx: click.Context, no_auth: bool) -> None:
 # Subcommand groups live in their own modules.
 from klaxon.alerts_cli import alerts  # noqa: E402
 from klaxon.api_cli import api  # noqa: E402
+from klaxon.console_cli import console  # noqa: E402
 from klaxon.dead_cli import dead  # noqa: E402
 from klaxon.devstack.command import dev  # noqa: E402
 from klaxon.explain_cli import explain  # noqa: E402
@@ -263,6 +264,7 @@ from klaxon.watchlist_cli import watchlist  # noqa: E402
 
 main.add_command(alerts)
 main.add_command(api)
+main.add_command(console)
 main.add_command(dead)
 main.add_command(db)
 main.add_command(recorder)

@@ -1,5 +1,7 @@
 """The FastAPI application: routes under /api/v1, token auth, JSON errors, a body-size limit.
 
+With a ``ConsoleConfig`` it also serves the web console at ``/`` (``klaxon.console``).
+
 ``create_app(services)`` builds it from what it reads (the history database, Redis, the
 rules file, the tokens), so tests build one with their own; ``klaxon api`` serves it with
 uvicorn. The routes live in ``klaxon.api.routes``, one module per resource.
@@ -14,6 +16,8 @@ from klaxon.api.body_limit import BodyLimit
 from klaxon.api.errors import install_error_handlers
 from klaxon.api.routes import ROUTERS
 from klaxon.api.services import Services, requeuer
+from klaxon.console.app import install_console
+from klaxon.console.config import ConsoleConfig
 
 __all__ = ["Services", "create_app", "requeuer"]
 
@@ -21,7 +25,7 @@ PREFIX = "/api/v1"
 MAX_BODY_BYTES = 64 * 1024
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(services: Services, console: ConsoleConfig | None = None) -> FastAPI:
     app = FastAPI(
         title="Klaxon API",
         version="1",
@@ -40,4 +44,6 @@ def create_app(services: Services) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router, prefix=PREFIX)
+    if console is not None:
+        install_console(app, console)
     return app

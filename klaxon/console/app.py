@@ -1,0 +1,54 @@
+"""Mount the console on the API's FastAPI app: pages, static files, error pages, headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from klaxon.console.config import ConsoleConfig
+from klaxon.console.guard import Refused, SignInNeeded, is_partial
+from klaxon.console.pages import ROUTERS
+from klaxon.console.render import page
+
+STATIC = Path(__file__).parent / "static"
+
+# No inline script or style, nothing from elsewhere, never in a frame (an ack button in
+# someone else's frame is a click away from being pressed by mistake).
+_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def install_console(app: FastAPI, config: ConsoleConfig) -> None:
+    app.state.console = config
+    app.mount("/static", StaticFiles(directory=STATIC), name="console-static")
+    for router in ROUTERS:
+        app.include_router(router, include_in_schema=False)
+
+    @app.exception_handler(SignInNeeded)
+    async def sign_in(request: Request, exc: SignInNeeded) -> Response:
+        if is_partial(request):  # the refresh script reloads the page, which redirects
+            return JSONResponse({"error": "signed out"}, status_code=401)
+        return RedirectResponse(f"/login?next={quote(exc.next_path, safe='/')}", status_code=303)
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> HTMLResponse:
+        return page(request, "error.html", status=exc.status, title=exc.title, message=exc.message)
+
+    app.add_middleware(BaseHTTPMiddleware, dispatch=_security_headers)
+
+
+async def _security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+    response = await call_next(request)
+    if not request.url.path.startswith("/api/"):
+        response.headers.update(_HEADERS)
+    return response
