@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from tests.browser.chromium import CHROMIUM, launch_args, missing_reason
 from tests.browser.console_stack import ConsoleStack, close_console_stack, start_console_stack
@@ -28,8 +28,8 @@ from tests.support.schema_registry import SchemaRegistryDouble
 
 log = logging.getLogger(__name__)
 
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP = ViewportSize(width=1280, height=800)
+PHONE = ViewportSize(width=390, height=844)
 
 Screenshot = Callable[[Page, str], Path]
 

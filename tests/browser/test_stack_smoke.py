@@ -6,6 +6,7 @@ import httpx
 from playwright.sync_api import Page
 
 from alerts.due import DUE_KEY
+from contract.redis_replies import texts
 from tests.browser.conftest import Screenshot
 from tests.browser.console_stack import ACK_RULE, DEAD_RULE, DEADLINE, ConsoleStack
 from tests.support.kafka import plate_event
@@ -62,8 +63,8 @@ def test_an_acknowledgeable_plate_is_reminded_until_acked_through_the_api(
         f"/alerts/{alert_id}/ack", "write", "POST", json={"by": "alice", "comment": "on it"}
     )
     assert done["alert_id"] == alert_id
-    due = [m.decode() for m in console_stack.redis.zrange(DUE_KEY, 0, -1)]
-    assert [m for m in due if alert_id in m] == []
+    due = texts(console_stack.redis.zrange(DUE_KEY, 0, -1))
+    assert [m for m in due if alert_id in m] == []  # the next reminder is gone
     # The recorder carries the ack into the history the API serves.
     wait_until(
         lambda: any(
