@@ -34,7 +34,9 @@ PHONE = ViewportSize(width=390, height=844)
 Screenshot = Callable[[Page, str], Path]
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while Playwright's sync API is started it marks an asyncio
+# loop as running in the main thread, so asyncio.run() in any later test would fail.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     reason = missing_reason()
     if reason is not None:
