@@ -24,6 +24,17 @@ def test_chromium_reaches_the_api_health_check(
     assert shot.read_bytes().startswith(b"\x89PNG")
 
 
+def test_phone_page_is_a_phone_sized_touch_screen(
+    console_stack: ConsoleStack, phone_page: Page, screenshot: Screenshot
+) -> None:
+    """phone_page is a 390 px touch screen, as the console's phone layout will be tested."""
+    phone_page.goto(console_stack.url("/healthz"))
+    # A page without <meta name="viewport"> is laid out 980 px wide, as on a real phone.
+    assert phone_page.evaluate("screen.width") == 390
+    assert phone_page.evaluate("navigator.maxTouchPoints") > 0
+    screenshot(phone_page, "healthz-phone")
+
+
 def test_a_produced_plate_reaches_the_webhook_and_the_active_alerts(
     console_stack: ConsoleStack, page: Page
 ) -> None:
