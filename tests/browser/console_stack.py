@@ -303,6 +303,8 @@ def start_console_stack(
 
 
 def close_console_stack(running: ConsoleStack) -> None:
+    # Closed now, not at exit: a live producer logs its lost broker when the session ends.
+    running.producer.producer.close()
     running.sink.close()
     running.refusing.close()
     running.redis.close()
