@@ -55,6 +55,7 @@ class Links:
     flower: str = ""
     metrics: str = ""
     worker_metrics: str = ""
+    console: str = ""
 
 
 class Inbox:

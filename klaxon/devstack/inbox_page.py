@@ -42,6 +42,8 @@ def render_page(
     deliveries: Sequence[Delivery], counts: dict[str, int], links: Links, refresh: int = 3
 ) -> str:
     nav = ['<a href="/api/inbox">JSON</a>']
+    if links.console:
+        nav.append(f'<a href="{escape(links.console)}">console</a> (login in the terminal)')
     if links.flower:
         nav.append(f'<a href="{escape(links.flower)}">Flower</a> (credentials in the terminal)')
     if links.metrics:

@@ -32,6 +32,14 @@ STANDARD_PORTS = {
     "api": 8080,
 }
 FLOWER_USER = "klaxon"
+CONSOLE_USER = "dev"
+
+
+def console_users(password: str) -> str:
+    """KLAXON_CONSOLE_USERS for the one dev login: ``dev:write:<argon2id hash>``."""
+    from argon2 import PasswordHasher
+
+    return f"{CONSOLE_USER}:write:{PasswordHasher().hash(password)}"
 
 
 @dataclass
@@ -43,6 +51,8 @@ class Endpoints:
     twilio_sid: str = ""
     twilio_token: str = ""
     api_token: str = ""
+    console_password: str = ""
+    console_secret: str = ""
 
     def url(self, name: str, path: str = "/") -> str:
         return f"http://{HOST}:{self.ports[name].number}{path}"
@@ -59,6 +69,8 @@ class DevStack:
             twilio_sid="AC" + secrets.token_hex(16),
             twilio_token=secrets.token_hex(16),
             api_token=secrets.token_hex(16),
+            console_password=secrets.token_urlsafe(12),
+            console_secret=secrets.token_urlsafe(32),
         )
         self.servers: InboxServers | None = None
         self.config: DevConfig | None = None
@@ -90,6 +102,7 @@ class DevStack:
             flower=ends.url("flower"),
             metrics=ends.url("metrics", "/metrics"),
             worker_metrics=ends.url("worker_metrics", "/metrics"),
+            console=ends.url("api"),
         )
         try:
             self.servers = InboxServers(
@@ -125,6 +138,10 @@ class DevStack:
             KLAXON_DATABASE_URL=f"sqlite:///{self.run_dir / 'history.db'}",
             KLAXON_RECORDER_PORT=str(ends.ports["recorder"].number),
             KLAXON_API_PORT=str(ends.ports["api"].number),
+            # The console is served by the API; notifications link to it, ack links in them
+            # are signed with the secret.
+            KLAXON_PUBLIC_URL=ends.url("api", ""),
+            KLAXON_CONSOLE_SECRET=ends.console_secret,
         )
         self.config = write_dev_config(self.run_dir, ends.ports["smtp"].number, env)
         self.inbox.rule_names = self.config.rule_names
@@ -166,8 +183,12 @@ class DevStack:
         self.apps["recorder"] = start(
             "recorder", [python, "-m", "klaxon", "recorder", "--name", "dev"], env, cwd=PROJECT_ROOT
         )
-        # The token goes to the API alone: the other processes have no use for it.
-        api_env = {**env, "KLAXON_API_TOKENS": f"write:{ends.api_token}"}
+        # The token and the console login go to the API alone: no other process uses them.
+        api_env = {
+            **env,
+            "KLAXON_API_TOKENS": f"write:{ends.api_token}",
+            "KLAXON_CONSOLE_USERS": console_users(ends.console_password),
+        }
         self.apps["api"] = start(
             "api",
             [
@@ -238,6 +259,7 @@ class DevStack:
             f"  Shell           export KAFKA_BOOTSTRAP_SERVERS={ends.kafka} "
             f"REDIS_URL={ends.redis.url} RULES_CONFIG_PATH={self.config.path}",
             f"processes: {pids}",
+            f"console: {ends.url('api')}  login: {CONSOLE_USER} / {ends.console_password}",
             f"inbox page: {ends.url('inbox')}",
             f"quiet one:  REDIS_URL={ends.redis.url} klaxon silence add "
             "--match rule_id=tank_temperature_high --for 10m   (docs/alerts.md, Muting)",

@@ -20,6 +20,7 @@ from typing import Any
 
 import fastavro
 import pytest
+from argon2 import PasswordHasher
 from click.testing import CliRunner
 
 from klaxon.devstack.demo import STOLEN_BURST
@@ -233,6 +234,33 @@ def test_dev_stops_everything_on_sigint(start_dev: Any) -> None:
     expected = rf"stopped {len(pids)} processes in [\d.]+s{forced}; logs in {logs}"
     assert re.fullmatch(expected, stopped), stopped
     assert_nothing_left(run, pids)
+
+
+def test_dev_banner_offers_the_console_and_its_login(start_dev: Any) -> None:
+    """The banner prints the console address and the dev login; the inbox page links there."""
+    run = start_dev("--no-demo")
+    console = run.value("console:")
+    match = re.fullmatch(r"(http://127\.0\.0\.1:(\d+)/)  login: dev / (\S+)", console)
+    assert match, console
+    console_url, port, password = match.groups()
+    api_url = run.value("  API").partition("   token ")[0].strip()
+    assert api_url == f"{console_url}api/v1"  # the console is the API's own address
+    with urllib.request.urlopen(f"{console_url}healthz", timeout=5) as response:
+        assert response.read() == b"ok\n"
+
+    # The API (and the other processes) get the console's settings; the hash is the password's.
+    environ = Path(f"/proc/{run.pids()['api']}/environ").read_bytes().split(b"\0")
+    api_env = dict(item.decode().partition("=")[::2] for item in environ if b"=" in item)
+    assert api_env["KLAXON_PUBLIC_URL"] == f"http://127.0.0.1:{port}"
+    assert len(api_env["KLAXON_CONSOLE_SECRET"]) >= 32
+    name, role, hashed = api_env["KLAXON_CONSOLE_USERS"].split(":", 2)
+    assert (name, role) == ("dev", "write")
+    assert PasswordHasher().verify(hashed, password)
+
+    inbox_url = run.value("inbox page:")
+    with urllib.request.urlopen(inbox_url, timeout=5) as response:
+        page = response.read().decode()
+    assert f'<a href="{console_url}">console</a>' in page
 
 
 @pytest.fixture
