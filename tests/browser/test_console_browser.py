@@ -1,0 +1,124 @@
+"""The console in Chromium against the running stack: sign in, see, ack, and be refused.
+
+Each test makes plates of its own (the stack is shared by the module); screenshots of each
+page are saved under the pytest temporary directory (and KLAXON_SCREENSHOTS_DIR if set).
+"""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from alerts.due import DUE_KEY
+from contract.redis_replies import texts
+from tests.browser.conftest import Screenshot
+from tests.browser.console_stack import ConsoleStack
+from tests.support.kafka import plate_event
+
+# Longer than the page's 5 s refresh, with room for a loaded machine.
+SEEN = 30_000
+
+
+def sign_in(page: Page, stack: ConsoleStack, user: str, path: str = "/") -> None:
+    page.goto(stack.url(path))
+    expect(page).to_have_url(f"{stack.base_url}/login?next={path}")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", stack.users[user].password)
+    page.click("button:has-text('Sign in')")
+    expect(page.get_by_test_id("who")).to_contain_text(user)
+
+
+def fire(stack: ConsoleStack, camera: str = "cam-gate") -> tuple[str, str]:
+    """Produce an acknowledgeable plate; its plate and alert id once the sink has it."""
+    plate = stack.ack_plate()
+    stack.produce(plate_event(plate, camera=camera))
+    (post,) = stack.wait_for_hook(plate)
+    return plate, str(post["alert"]["id"])
+
+
+def test_sign_in_see_the_alert_firing_ack_it_and_its_reminders_stop(
+    console_stack: ConsoleStack, page: Page, screenshot: Screenshot
+) -> None:
+    plate, alert_id = fire(console_stack)
+    # A second alert, left alone, is the clock: its reminders keep coming.
+    control, _ = fire(console_stack)
+    sign_in(page, console_stack, "alice")
+    row = page.locator(f"tr[data-alert-id='{alert_id}']")
+    expect(row).to_be_visible(timeout=SEEN)
+    expect(row).to_contain_text(plate)
+    expect(row.get_by_test_id("state")).to_have_text("open")
+    screenshot(page, "firing")
+    console_stack.wait_for_hook(plate, "reminder")  # it is being reminded, every 2 s
+
+    row.locator("button[data-action=ack]").click()
+    expect(page.locator(".flash")).to_contain_text(f"Acknowledged {alert_id[:8]}")
+    # A hit closes on ack: it leaves the firing list, and no reminder is due any more.
+    expect(page.locator(f"tr[data-alert-id='{alert_id}']")).to_have_count(0)
+    assert not [m for m in texts(console_stack.redis.zrange(DUE_KEY, 0, -1)) if alert_id in m]
+    reminded = len(console_stack.hook_posts(plate, "reminder"))
+    # Two more reminders of the control alert (two 2 s gaps) and none of the acked one.
+    console_stack.wait_for_hook(
+        control, "reminder", len(console_stack.hook_posts(control, "reminder")) + 2
+    )
+    assert len(console_stack.hook_posts(plate, "reminder")) == reminded
+
+    page.goto(console_stack.url(f"/alerts/{alert_id}"))
+    expect(page.get_by_test_id("state")).to_contain_text("acknowledged by alice")
+    expect(page.get_by_test_id("timeline")).to_contain_text("ack", timeout=SEEN)
+    screenshot(page, "alert")
+
+
+def test_a_new_alert_appears_without_reloading_the_page(
+    console_stack: ConsoleStack, page: Page
+) -> None:
+    sign_in(page, console_stack, "rob")
+    page.evaluate("window.__marker = 'same page'")
+    _, alert_id = fire(console_stack)
+    expect(page.locator(f"tr[data-alert-id='{alert_id}']")).to_be_visible(timeout=SEEN)
+    assert page.evaluate("window.__marker") == "same page"  # refreshed in place, not reloaded
+
+
+def test_read_user_has_no_ack_button_and_a_forged_post_gets_403(
+    console_stack: ConsoleStack, page: Page, screenshot: Screenshot
+) -> None:
+    _, alert_id = fire(console_stack)
+    sign_in(page, console_stack, "rob")
+    row = page.locator(f"tr[data-alert-id='{alert_id}']")
+    expect(row).to_be_visible(timeout=SEEN)
+    expect(page.locator("button[data-action]")).to_have_count(0)
+    csrf = page.locator("input[name=csrf]").first.input_value()  # the sign-out form's
+    forged = page.request.post(
+        console_stack.url(f"/alerts/{alert_id}/ack"), form={"csrf": csrf}, max_redirects=0
+    )
+    assert forged.status == 403
+    assert "read role" in forged.text()
+    expect(row.get_by_test_id("state")).to_have_text("open")
+
+
+def test_a_form_posted_without_its_csrf_token_gets_403(
+    console_stack: ConsoleStack, page: Page, screenshot: Screenshot
+) -> None:
+    _, alert_id = fire(console_stack)
+    sign_in(page, console_stack, "alice")
+    row = page.locator(f"tr[data-alert-id='{alert_id}']")
+    expect(row).to_be_visible(timeout=SEEN)
+    # The same button, its form's token taken out: the server refuses, the page says why.
+    row.locator("form[action$='/ack'] input[name=csrf]").evaluate("e => e.remove()")
+    row.locator("button[data-action=ack]").click()
+    expect(page.get_by_test_id("error")).to_contain_text("CSRF")
+    screenshot(page, "csrf-refused")
+    page.goto(console_stack.url("/"))
+    expect(page.locator(f"tr[data-alert-id='{alert_id}'] [data-testid=state]")).to_have_text("open")
+
+
+def test_the_firing_page_reads_on_a_phone(
+    console_stack: ConsoleStack, phone_page: Page, screenshot: Screenshot
+) -> None:
+    _, alert_id = fire(console_stack)
+    sign_in(phone_page, console_stack, "alice")
+    row = phone_page.locator(f"tr[data-alert-id='{alert_id}']")
+    expect(row).to_be_visible(timeout=SEEN)
+    # Rows are cards: nothing wider than the screen, the ack button within reach.
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390
+    box = row.locator("button[data-action=ack]").bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390
+    screenshot(phone_page, "firing-phone")
