@@ -10,6 +10,9 @@ from rules.matchers import Matcher, MatcherError, parse_matcher
 
 # A silence longer than a year is almost surely a typo (and a huge number would overflow).
 MAX_SECONDS = 366 * 24 * 3600.0
+# More matchers than this in one silence is a paste gone wrong, not a silence.
+MAX_MATCHERS = 50
+MAX_COMMENT = 2000
 
 
 class DurationError(ValueError):
