@@ -26,7 +26,7 @@ router = APIRouter()
 )
 def add(request: Request, _: Write, body: schemas.SilenceBody) -> schemas.Silence:
     """Add a silence from now: every notification its matchers all match is muted."""
-    _, problems = parse_matchers(body.matchers)
+    problems = parse_matchers(body.matchers)[1]
     if problems:
         index, message = problems[0]
         raise ApiError(422, message, f"body.matchers[{index}]")
