@@ -357,6 +357,7 @@ def test_requeue_all_of_a_channel_requeues_that_channels_only(
 
 
 def test_purge_removes_a_dead_letter(app: FastAPI, redis_client: redis.Redis) -> None:
+    """Purge deletes the record and sends nothing."""
     store = DeadLetterStore(redis_client)
     store.add(letter("d1"))
     client = signed_in(app, "alice")
@@ -412,6 +413,7 @@ def test_deliveries_filter_page_by_cursor_and_show_every_attempt(
 
 
 def test_history_filters_and_links_each_alert(app: FastAPI, redis_client: redis.Redis) -> None:
+    """Newest first, each row links to its alert; resolved, device and within filter."""
     record_alerts(redis_client, app)
     client = signed_in(app, "rob")
     everything = client.get("/history")
