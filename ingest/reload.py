@@ -8,6 +8,9 @@ error is logged and ``klaxon_config_reloads_total{result="failure"}`` counts it.
 one (an alias bomb, a huge or deeply nested file) is refused within the YAML bounds of
 klaxon/bounded_yaml.py, so the batch loop never waits long on a reload. Cooldowns
 and lifecycle state live in Redis, so they survive a reload untouched.
+
+Each outcome is handed to ``record`` (the bridge writes it to Redis, contract.reloads), so
+the console's rules page can say when the rules last reloaded and why one was refused.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from contract import metrics
+from contract.problems import ConfigProblem
+from contract.redaction import SECRETS
+from contract.reloads import ReloadResult
 from rules.config import KlaxonConfig, check_config
 
 log = logging.getLogger(__name__)
@@ -44,8 +51,12 @@ class Reloader:
         apply: Callable[[KlaxonConfig], object],
         poll_seconds: float = 2.0,
         watched: tuple[Path, ...] = (),
+        record: Callable[[ReloadResult], object] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = path
+        self.record = record
+        self.clock = clock
         self.watched = watched
         self.default_topic = default_topic
         self.apply = apply
@@ -90,15 +101,35 @@ class Reloader:
             for problem in errors:
                 log.error("reload refused, keeping the last good rules: %s", problem)
             metrics.config_reloads.labels("failure").inc()
+            self._record(False, 0, _described(errors) or f"{self.path} could not be loaded")
             return False
         try:
             self.apply(config)
-        except Exception:  # a config that validates but cannot be built: keep the old one
+        except Exception as exc:  # a config that validates but cannot be built: keep the old one
             log.exception("reload refused, keeping the last good rules: %s", self.path)
             metrics.config_reloads.labels("failure").inc()
+            self._record(False, 0, f"the rules could not be built: {exc!r}")
             return False
         for problem in problems:
             log.warning("%s", problem)
         metrics.config_reloads.labels("success").inc()
         log.info("rules reloaded from %s: %d rule(s)", self.path, len(config.rules))
+        self._record(True, len(config.rules), "")
         return True
+
+    def _record(self, ok: bool, rules: int, error: str) -> None:
+        if self.record is None:
+            return
+        result = ReloadResult(
+            at=self.clock(), ok=ok, rules=rules, error=SECRETS.redact(error), path=str(self.path)
+        )
+        try:
+            self.record(result)
+        except Exception:  # the record is for people: a reload never fails on it
+            log.warning("could not record the reload's outcome", exc_info=True)
+
+
+def _described(errors: list[ConfigProblem]) -> str:
+    shown = "\n".join(str(problem) for problem in errors[:10])
+    more = len(errors) - 10
+    return shown + (f"\n... and {more} more (see the bridge's log)" if more > 0 else "")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import redis
@@ -23,6 +26,7 @@ from contract.errors import BridgeError
 from contract.fast_publisher import PipelinedPublisher, UnsupportedConfiguration
 from contract.publisher import CeleryPublisher, Publisher
 from contract.redaction import SECRETS
+from contract.reloads import ReloadResult, record_reload
 from contract.schema_registry import SchemaRegistry
 from contract.settings import Settings
 from contract.stats import StatsRecorder
@@ -191,7 +195,14 @@ def reloader_for(bridge: Bridge, settings: Settings, watched: tuple[Path, ...] =
         bridge.replace_pipeline(build_pipeline(config, settings, client))
         settle_heap()
 
-    return Reloader(settings.rules_config_path, settings.kafka_topic, apply, watched=watched)
+    bridge_name = f"{socket.gethostname()}:{os.getpid()}"
+
+    def record(result: ReloadResult) -> None:
+        record_reload(client, replace(result, bridge=bridge_name))
+
+    return Reloader(
+        settings.rules_config_path, settings.kafka_topic, apply, watched=watched, record=record
+    )
 
 
 def build_publisher(settings: Settings, client: redis.Redis) -> Publisher:

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from klaxon.api.silence_input import MAX_COMMENT, MAX_MATCHERS
+
 
 class Model(BaseModel):
     model_config = ConfigDict(from_attributes=True, extra="forbid")
@@ -179,14 +181,14 @@ class Status(Model):
 class SilenceBody(Model):
     matchers: list[str] = Field(
         min_length=1,
-        max_length=50,
+        max_length=MAX_MATCHERS,
         description='All must match: "rule_id=tank_temperature_high", "camera_id=~cam-.*", '
         "NAME!=VALUE, NAME!~REGEX",
     )
     duration: str | float = Field(
         description='How long from now: "30m", "2h", "1d", or seconds (a number)'
     )
-    comment: str = Field(default="", max_length=2000, description="Why")
+    comment: str = Field(default="", max_length=MAX_COMMENT, description="Why")
     by: str = Field(min_length=1, max_length=200, description="Who")
 
 

@@ -13,27 +13,22 @@ import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from alerts.acks import AckBook, AckState, AlertKind, Opening
-from alerts.store import AlertEvent, AlertStore
-from contract.celery_app import make_app
-from contract.settings import Settings
-from history.database import make_engine
-from history.queries import History
-from klaxon.api.app import Services, create_app, requeuer
+from alerts.acks import AckBook, AckState
 from klaxon.console.config import ConsoleConfig
 from klaxon.console.session import COOKIE
 from tests.support.console import (
+    ALERT,
+    HOTLIST,
     PASSWORDS,
     SECRET,
-    TOKENS,
     USERS,
+    WEBHOOK,
     WRITE_TOKEN,
+    console_app,
     csrf_of,
+    open_hit,
     signed_in,
 )
-from tests.support.databases import sqlite_url
-
-ALERT = "5b7e2c1a-0000-4000-8000-000000000001"
 
 
 @pytest.fixture
@@ -43,63 +38,9 @@ def app(
     redis_url: str,
     write_config: Callable[..., Path],
 ) -> Iterator[FastAPI]:
-    rules = write_config(
-        {"webhook": {"url": "http://127.0.0.1:9/hook"}},
-        [
-            {
-                "id": "hotlist",
-                "notify": ["webhook"],
-                "acknowledge": True,
-                "conditions": [{"field": "camera_id", "operator": "exists"}],
-                "message_template": "seen {camera_id}",
-            }
-        ],
-    )
-    engine = make_engine(sqlite_url(tmp_path))
-    services = Services(
-        history=History(engine),
-        redis=redis_client,
-        tokens=TOKENS,
-        rules_path=rules,
-        default_topic="plates",
-        requeue=requeuer(make_app(Settings(redis_url=redis_url))),
-    )
-    yield create_app(services, ConsoleConfig(users=USERS, secret=SECRET))
-    engine.dispose()
-
-
-def open_hit(client: redis.Redis, alert_id: str = ALERT, plate: str = "ABC123") -> None:
-    now = 1_700_000_000.0
-    AckBook(client).open(
-        [
-            Opening(
-                alert_id=alert_id,
-                rule_id="hotlist",
-                kind=AlertKind.HIT,
-                key=plate,
-                opened_at=now,
-                repeat=(),
-                due=(),
-                context={"event": {"camera_id": "gate-2", "plate": plate}, "values": {}},
-            )
-        ]
-    )
-    AlertStore(client).save(
-        [
-            AlertEvent(
-                id=alert_id,
-                rule_id="hotlist",
-                device_id=plate,
-                triggered_at=now,
-                current_value=None,
-                threshold_value=None,
-                operator=None,
-                metric=None,
-                kind="hit",
-                metadata={"rule_name": "Hotlist", "priority": "high"},
-            )
-        ]
-    )
+    rules = write_config(WEBHOOK, [HOTLIST])
+    with console_app(tmp_path, redis_client, redis_url, rules) as app:
+        yield app
 
 
 def test_pages_need_sign_in_and_come_back_after_it(app: FastAPI) -> None:

@@ -17,6 +17,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from contract.reloads import ReloadResult, last_reload
 from tests.conftest import Stack
 from tests.support import servers, yamlfile
 from tests.support.http_sink import HttpSink
@@ -101,6 +102,19 @@ def test_sigterm_mid_stream_commits_what_it_enqueued_and_loses_nothing(
     assert sorted(received) == plates  # every plate once: none lost, none twice
 
 
+def recorded_reload(client: redis.Redis, ok: bool) -> ReloadResult:
+    """The bridge's last recorded reload once it has the outcome ``ok`` (it is recorded just
+    after the log line the test waits for)."""
+    wait_until(
+        lambda: (found := last_reload(client)) is not None and found.ok is ok,
+        timeout=20,
+        message=f"a reload recorded with ok={ok}",
+    )
+    found = last_reload(client)
+    assert found is not None
+    return found
+
+
 def test_an_invalid_rules_file_keeps_the_old_rules_and_a_valid_one_replaces_them(
     stack: Stack,
     kafka: str,
@@ -108,8 +122,11 @@ def test_an_invalid_rules_file_keeps_the_old_rules_and_a_valid_one_replaces_them
     sink: HttpSink,
     topic: str,
     write_config: Callable[..., Path],
+    redis_client: redis.Redis,
 ) -> None:
-    """A broken rules file written over a running bridge changes nothing; a good one takes over."""
+    """A broken rules file written over a running bridge changes nothing; a good one takes over.
+
+    Each outcome is recorded in Redis for the console's rules page."""
     config = write_config(
         {"webhook": {"url": sink.url("/hook")}}, [prefix_rule(topic, "old", "OLD")]
     )
@@ -122,6 +139,9 @@ def test_an_invalid_rules_file_keeps_the_old_rules_and_a_valid_one_replaces_them
     config.write_text(yamlfile.dump(broken))
     bridge.wait_for_log("reload refused, keeping the last good rules", timeout=20)
     assert "rules[0].cooldown_second: unknown key" in bridge.log()
+    refused = recorded_reload(redis_client, ok=False)
+    assert refused.path == str(config)
+    assert "rules[0].cooldown_second: unknown key" in refused.error and refused.bridge
     producer.send(plate_event("OLD001"))
     sink.wait_for(1, "/hook")
     assert bridge.alive
@@ -129,6 +149,8 @@ def test_an_invalid_rules_file_keeps_the_old_rules_and_a_valid_one_replaces_them
     new = {**good, "rules": [prefix_rule(topic, "new", "NEW")]}
     config.write_text(yamlfile.dump(new))
     bridge.wait_for_log("rules reloaded from", timeout=20)
+    reloaded = recorded_reload(redis_client, ok=True)
+    assert (reloaded.rules, reloaded.error) == (1, "")
     producer.send(plate_event("OLD002"), plate_event("NEW001"))
     sink.wait_for(1, "/hook", where=lambda r: r.json()["message"] == "NEW001")
     assert "OLD002" not in plates_at(sink)

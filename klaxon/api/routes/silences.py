@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from alerts.muting.silences import Silence, SilenceStore
-from contract.durations import parse_duration
 from klaxon.api import schemas
 from klaxon.api.auth import Read, Write
 from klaxon.api.errors import ERRORS, FORBIDDEN, NOT_FOUND, ApiError
 from klaxon.api.params import PathId
 from klaxon.api.services import services_of
-from rules.matchers import MatcherError, parse_matcher
+from klaxon.api.silence_input import DurationError, parse_matchers, silence_seconds
 
 router = APIRouter()
-
-# A silence longer than a year is almost surely a typo (and a huge number would overflow).
-MAX_SECONDS = 366 * 24 * 3600.0
 
 
 @router.post(
@@ -31,12 +26,14 @@ MAX_SECONDS = 366 * 24 * 3600.0
 )
 def add(request: Request, _: Write, body: schemas.SilenceBody) -> schemas.Silence:
     """Add a silence from now: every notification its matchers all match is muted."""
-    for index, matcher in enumerate(body.matchers):
-        try:
-            parse_matcher(matcher)
-        except MatcherError as exc:
-            raise ApiError(422, str(exc), f"body.matchers[{index}]") from None
-    seconds = _seconds(body.duration)
+    problems = parse_matchers(body.matchers)[1]
+    if problems:
+        index, message = problems[0]
+        raise ApiError(422, message, f"body.matchers[{index}]")
+    try:
+        seconds = silence_seconds(body.duration)
+    except DurationError as exc:
+        raise ApiError(422, str(exc), "body.duration") from None
     added = SilenceStore(services_of(request).redis).add(
         body.matchers, seconds, body.comment, body.by
     )
@@ -77,21 +74,6 @@ def expire(
     if ended is None:
         raise ApiError(404, f"no silence {silence_id!r}", "path.silence_id")
     return _shown(ended, now)
-
-
-def _seconds(duration: str | float) -> float:
-    if isinstance(duration, str):
-        try:
-            seconds = parse_duration(duration)
-        except ValueError as exc:
-            raise ApiError(422, str(exc), "body.duration") from None
-    else:
-        seconds = float(duration)
-    if not math.isfinite(seconds) or not 0 < seconds <= MAX_SECONDS:
-        raise ApiError(
-            422, f"must be longer than 0s and at most {MAX_SECONDS:.0f}s", "body.duration"
-        )
-    return seconds
 
 
 def _shown(silence: Silence, now: float) -> schemas.Silence:

@@ -4,7 +4,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from klaxon.console.pages import alert, firing, login
+from klaxon.console.pages import (
+    alert,
+    dead_letters,
+    deliveries,
+    firing,
+    history,
+    login,
+    rules,
+    silences,
+)
 
 # /alerts/{id} (GET) before /alerts/{id}/{action} (POST): distinct methods, any order works.
-ROUTERS: tuple[APIRouter, ...] = (login.router, firing.router, alert.router)
+# /dead-letters/requeue (POST) and /dead-letters/{id}/requeue (POST) differ in length.
+ROUTERS: tuple[APIRouter, ...] = (
+    login.router,
+    firing.router,
+    alert.router,
+    silences.router,
+    dead_letters.router,
+    deliveries.router,
+    history.router,
+    rules.router,
+)

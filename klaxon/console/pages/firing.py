@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -28,11 +29,17 @@ class FiringRow:
     alert: AlertEvent
     ack: AckRecord | None
     priority: str
-    camera: str
+    # The event the alert opened on (its ack record's context): what notifications carry.
+    event: Mapping[str, object]
 
     @property
     def state(self) -> str:
         return self.ack.state.value if self.ack else "open"
+
+    @property
+    def camera(self) -> str:
+        camera = self.event.get("camera_id")
+        return camera if isinstance(camera, str) else ""
 
 
 def firing_rows(request: Request) -> list[FiringRow]:
@@ -48,19 +55,20 @@ def firing_rows(request: Request) -> list[FiringRow]:
                 alert=alert,
                 ack=ack,
                 priority=str(alert.metadata.get("priority", "")),
-                camera=_camera(fields.get("context", "")),
+                event=event_of(fields),
             )
         )
     return rows
 
 
-def _camera(context: str) -> str:
+def event_of(fields: Mapping[str, str]) -> Mapping[str, object]:
+    """The event in an ack record's context; {} when it has none (or it is unreadable)."""
+    context = fields.get("context", "")
     try:
         event = json.loads(context).get("event", {}) if context else {}
     except (ValueError, AttributeError):
-        return ""
-    camera = event.get("camera_id") if isinstance(event, dict) else None
-    return camera if isinstance(camera, str) else ""
+        return {}
+    return event if isinstance(event, dict) else {}
 
 
 _PRIORITY_ORDER = {"high": 0, "critical": 0, "medium": 1, "warning": 1, "low": 2}
