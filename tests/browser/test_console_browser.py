@@ -11,8 +11,9 @@ from playwright.sync_api import Page, expect
 from alerts.due import DUE_KEY
 from contract.redis_replies import texts
 from tests.browser.conftest import Screenshot
-from tests.browser.console_stack import ConsoleStack
+from tests.browser.console_stack import ACK_RULE, DEADLINE, ConsoleStack
 from tests.support.kafka import plate_event
+from tests.support.wait import wait_until
 
 # Longer than the page's 5 s refresh, with room for a loaded machine.
 SEEN = 30_000
@@ -122,3 +123,89 @@ def test_the_firing_page_reads_on_a_phone(
     box = row.locator("button[data-action=ack]").bounding_box()
     assert box is not None and box["x"] + box["width"] <= 390
     screenshot(phone_page, "firing-phone")
+
+
+def test_a_silence_made_from_the_alert_page_silences_the_next_match(
+    console_stack: ConsoleStack, page: Page, screenshot: Screenshot
+) -> None:
+    plate, alert_id = fire(console_stack)
+    sign_in(page, console_stack, "alice", f"/alerts/{alert_id}")
+    page.click("a[data-action=silence]")
+    matchers = page.locator("textarea[name=matchers]")
+    expect(matchers).to_contain_text(f"rule_id={ACK_RULE}")
+    expect(matchers).to_contain_text(plate)
+    expect(page.locator(f"[data-testid=preview] tr[data-alert-id='{alert_id}']")).to_be_visible()
+    page.fill("input[name=comment]", "plate reported found")
+    screenshot(page, "silence-new")
+    page.click("button[data-action=create-silence]")
+    expect(page.locator(".flash")).to_contain_text(f"created for 1h: rule_id={ACK_RULE}")
+    screenshot(page, "silences")
+
+    # The same plate again, then another: once the other is delivered, the bridge has
+    # handled the first (same camera, same partition, in order), and it was silenced.
+    console_stack.produce(plate_event(plate, camera="cam-gate"))
+    fire(console_stack)
+    assert len(console_stack.hook_posts(plate)) == 1
+    # Its reminders are silenced too; the new match is the one with transition "match".
+    matches = wait_until(
+        lambda: (
+            [
+                n
+                for n in console_stack.api(f"/notifications?rule_id={ACK_RULE}&status=silenced")[
+                    "items"
+                ]
+                if n["transition"] == "match"
+            ]
+            or None
+        ),
+        timeout=DEADLINE,
+        message="a silenced match in the history",
+    )
+    assert len(matches) == 1
+
+
+def test_requeue_a_dead_letter_and_see_it_delivered(
+    console_stack: ConsoleStack, page: Page, screenshot: Screenshot
+) -> None:
+    plate = console_stack.dead_plate()
+    console_stack.refusing.refuse()
+    console_stack.produce(plate_event(plate, camera="cam-dock"))
+    letter = console_stack.wait_for_dead_letter(plate)
+    sign_in(page, console_stack, "alice", "/dead-letters")
+    row = page.locator(f"tr[data-letter-id='{letter['id']}']")
+    expect(row).to_be_visible(timeout=SEEN)
+    screenshot(page, "dead-letters")
+
+    console_stack.refusing.accept()  # the provider is back
+    row.locator("button[data-action=requeue]").click()
+    expect(page.locator(".flash")).to_contain_text("equeued")
+    wait_until(
+        lambda: [p for p in console_stack.refusing.accepted() if plate in str(p)] or None,
+        timeout=DEADLINE,
+        message=f"{plate} delivered after the requeue",
+    )
+    expect(page.locator(f"tr[data-letter-id='{letter['id']}']")).to_have_count(0, timeout=SEEN)
+
+    page.goto(console_stack.url("/deliveries?channel=ntfy"))
+    # Requeued under its own id: the same notification, now sent.
+    expect(page.locator(f"tr[data-notification-id='{letter['id']}']")).to_contain_text(
+        "sent", timeout=SEEN
+    )
+    screenshot(page, "deliveries")
+
+
+def test_every_page_renders_for_a_read_user(
+    console_stack: ConsoleStack, page: Page, screenshot: Screenshot
+) -> None:
+    sign_in(page, console_stack, "rob")
+    for path, name in (
+        ("/history", "history"),
+        ("/silences", "silences-read"),
+        ("/rules", "rules"),
+        ("/deliveries", "deliveries-read"),
+    ):
+        response = page.goto(console_stack.url(path))
+        assert response is not None and response.status == 200, path
+        expect(page.locator("h1")).to_be_visible()
+        expect(page.locator("button[data-action]:not([data-action=preview])")).to_have_count(0)
+        screenshot(page, name)
