@@ -174,9 +174,17 @@ def _start_heartbeat(config: Any, bridge: Any, settings: Settings) -> None:
 @click.pass_context
 def worker(ctx: click.Context, queues: str | None) -> None:
     """Start a Celery worker for notification queues (extra options go to Celery)."""
+    from contract.ack_links import LinkSetupError
     from contract.queues import queue_for
     from tasks import app
+    from tasks.app_instance import runtime
     from tasks.channels import CHANNELS
+
+    try:
+        runtime.links  # noqa: B018 - the sweep signs links: refuse a half-set environment now
+    except LinkSetupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
     queues = queues or ",".join([*(queue_for(name) for name in CHANNELS), "klaxon.sweep"])
     from tasks.metrics_multiproc import prepare_multiproc_dir

@@ -91,7 +91,7 @@ class Simulation:
         self.capture = Capture(clock)
         self.flusher = GroupFlusher(GroupStore(client), self.capture, clock)
         self.lifecycle = Lifecycle(client)
-        self.follow_ups = FollowUps(client)
+        self.follow_ups = FollowUps(client, links=self.pipeline.links)
         self.enabled: dict[str, BaseRule] = {r.id: r for r in config.rules if r.enabled}
         self.sweep_every = sweep_every
         self._next_sweep = clock() + sweep_every
@@ -151,7 +151,9 @@ class Simulation:
         return float(first[0][1]) if first else None
 
     def _sweep(self) -> None:
-        raised = raise_due(self.pipeline.engine.stateful_rules(), self.lifecycle, self.clock())
+        raised = raise_due(
+            self.pipeline.engine.stateful_rules(), self.lifecycle, self.clock(), self.pipeline.links
+        )
         now = self.clock()
         self.sent.extend(Sent(now, n) for n in raised.notifications)
         self.counts.alert_events += [(e.rule_id, kind) for e, kind in raised.events]
