@@ -87,6 +87,11 @@ class Simulation:
         # what is in Kafka, registry-framed Avro included (offline=False).
         if offline:
             settings = dataclasses.replace(settings, schema_registry_url=None)
+        if not settings.console_secret:
+            # The bridge refuses a public URL without a secret; a simulation sends nothing
+            # anyone could click, so it renders no links instead (signed on the simulated
+            # clock when both are set).
+            settings = dataclasses.replace(settings, public_url="")
         self.pipeline: Pipeline = build_pipeline(config, settings, client, clock)
         self.capture = Capture(clock)
         self.flusher = GroupFlusher(GroupStore(client), self.capture, clock)
