@@ -29,6 +29,7 @@ import redis
 from alerts.acks import COUNTS_KEY, AckBook, AckState, history_key, record_key
 from alerts.due import DUE_KEY, DueItem, FollowUp, reminder_gap
 from alerts.humanize import duration
+from contract.ack_links import LinkSigner
 from contract.notification import Notification, Source, TransitionKind
 from contract.outbox import LUA_APPEND, OUTBOX_STREAM
 from contract.redis_replies import text
@@ -85,9 +86,13 @@ class Plan:
 
 
 class FollowUps:
-    def __init__(self, client: redis.Redis, book: AckBook | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, book: AckBook | None = None, links: LinkSigner | None = None
+    ) -> None:
         self.client = client
         self.book = book or AckBook(client)
+        # Signs the ack and silence links of each reminder and step (None: no links).
+        self.links = links
         self._advance = client.register_script(_ADVANCE)
 
     def plan(self, rules: Mapping[str, BaseRule], now: float, limit: int = SWEEP_LIMIT) -> Plan:
@@ -103,7 +108,7 @@ class FollowUps:
             if fields.get("state") != AckState.OPEN or rule is None:
                 plan.dropped.append(item)
                 continue
-            planned = _render(item, rule, fields, now)
+            planned = _render(item, rule, fields, now, self.links)
             if planned is None:
                 plan.dropped.append(item)
             else:
@@ -142,7 +147,13 @@ class FollowUps:
         return [p for p, took in zip(plan.sends, pipe.execute(), strict=True) if int(took)]
 
 
-def _render(item: DueItem, rule: BaseRule, fields: dict[str, str], now: float) -> Planned | None:
+def _render(
+    item: DueItem,
+    rule: BaseRule,
+    fields: dict[str, str],
+    now: float,
+    links: LinkSigner | None = None,
+) -> Planned | None:
     """The notifications of one due item, or None when its rule no longer asks for it."""
     context = json.loads(fields.get("context") or "{}")
     opened_at = float(fields.get("opened_at") or now)
@@ -186,5 +197,6 @@ def _render(item: DueItem, rule: BaseRule, fields: dict[str, str], now: float) -
         transition=transition,
         values=values,
         alert={"id": item.alert_id, "state_key": fields.get("key", ""), "opened_at": opened_at},
+        links=links,
     )
     return Planned(item, rule.id, notifications, following)

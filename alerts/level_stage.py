@@ -17,6 +17,7 @@ from alerts.humanize import duration
 from alerts.levels import LevelLifecycle, LevelObservation, LevelSpec, LevelTransition
 from alerts.observed import Observed
 from alerts.store import AlertEvent
+from contract.ack_links import LinkSigner
 from contract.notification import Notification, TransitionKind
 from rules.compose import compose
 from rules.range import Level, LevelReading, RangeRule
@@ -150,7 +151,9 @@ class LevelStage:
         ]
 
     @staticmethod
-    def notifications(changes: Sequence[LevelChange], matched_at: str) -> list[Notification]:
+    def notifications(
+        changes: Sequence[LevelChange], matched_at: str, links: LinkSigner | None = None
+    ) -> list[Notification]:
         built: list[Notification] = []
         for change in changes:
             rule, kind = change.rule, change.transition.kind
@@ -181,6 +184,7 @@ class LevelStage:
                         "limit_source": alert.metadata["limit_source"],
                         "is_resolved": alert.is_resolved,
                     },
+                    links=links,
                 )
             )
         return built

@@ -21,6 +21,7 @@ from alerts.humanize import duration
 from alerts.lifecycle import Lifecycle, Transition
 from alerts.stateful_stage import no_data_event
 from alerts.store import AlertEvent
+from contract.ack_links import LinkSigner
 from contract.notification import Notification, Source, TransitionKind
 from rules.compose import compose
 from rules.stateful import StatefulRule
@@ -36,8 +37,14 @@ class Raised:
     events: list[tuple[AlertEvent, TransitionKind]] = field(default_factory=list)
 
 
-def raise_due(rules: Iterable[StatefulRule], lifecycle: Lifecycle, now: float) -> Raised:
-    """Raise the no-data alerts due at ``now`` for ``rules`` (Redis; may raise)."""
+def raise_due(
+    rules: Iterable[StatefulRule],
+    lifecycle: Lifecycle,
+    now: float,
+    links: LinkSigner | None = None,
+) -> Raised:
+    """Raise the no-data alerts due at ``now`` for ``rules`` (Redis; may raise); ``links``
+    signs each alert's ack and silence links."""
     raised = Raised()
     expected = ExpectedDevices(lifecycle.client)
     at = dt.datetime.fromtimestamp(now, dt.UTC).isoformat()
@@ -86,6 +93,7 @@ def raise_due(rules: Iterable[StatefulRule], lifecycle: Lifecycle, now: float) -
                     transition=TransitionKind.NO_DATA,
                     values=values,
                     alert={"id": event.id, "state_key": key, "triggered_at": event.triggered_at},
+                    links=links,
                 )
             )
             log.warning("no data from %s for rule %s for %s", key, rule.id, duration(silence))

@@ -29,6 +29,7 @@ from alerts.observed import Observed
 from alerts.store import AlertEvent
 from alerts.trend_stage import Guard, TrendStage
 from alerts.trends import TrendStore
+from contract.ack_links import LinkSigner
 from contract.jsonsafe import jsonable_object
 from contract.notification import Notification, TransitionKind
 from rules.compose import compose
@@ -172,8 +173,11 @@ class StatefulStage:
         lifecycle: Lifecycle,
         clock: Callable[[], float] = time.time,
         book: AckBook | None = None,
+        links: LinkSigner | None = None,
     ) -> None:
         self.rules_for = rules_for
+        # Signs the ack and silence links of the alerts' notifications (None: no links).
+        self.links = links
         self.lifecycle = lifecycle
         self.clock = clock
         # Acks, reminders and escalation of the alerts this stage opens (same Redis).
@@ -271,10 +275,9 @@ class StatefulStage:
         self.book.open(openings)
         self.book.resolve(resolved, now)
 
-    @staticmethod
-    def notifications(changes: Sequence[AnyChange], matched_at: str) -> list[Notification]:
+    def notifications(self, changes: Sequence[AnyChange], matched_at: str) -> list[Notification]:
         built = LevelStage.notifications(
-            [c for c in changes if isinstance(c, LevelChange)], matched_at
+            [c for c in changes if isinstance(c, LevelChange)], matched_at, self.links
         )
         for change in changes:
             if isinstance(change, LevelChange):
@@ -303,6 +306,7 @@ class StatefulStage:
                         "limit_source": change.reading.limit_source or RULE_LIMIT,
                         "is_resolved": alert.is_resolved,
                     },
+                    links=self.links,
                 )
             )
         return built

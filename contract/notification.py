@@ -107,6 +107,9 @@ class Notification:
     # Set on the copy a worker sends through a channel's fallback (tasks.fallback): the id
     # of the dead-lettered original. A fallback never falls back again.
     fallback_of: str | None = None
+    # One-click links for this notification's alert (contract.ack_links): "ack" and
+    # "silence" URLs, signed by the bridge; empty when links are off or there is no alert.
+    links: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Json]:
         data: dict[str, Json] = asdict(self)

@@ -6,6 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from contract.durations import parse_duration
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +38,50 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default
     if raw not in choices:
         raise SystemExit(f"{name}={raw!r} must be one of: {', '.join(choices)}")
     return raw
+
+
+# The console secret signs ack and silence links (contract.ack_links): short ones could
+# be guessed offline from one link.
+MIN_CONSOLE_SECRET = 32
+DEFAULT_LINK_TTL = 24 * 3600.0
+
+
+def _public_url(env: Mapping[str, str]) -> str:
+    raw = env.get("KLAXON_PUBLIC_URL", "").strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SystemExit(
+            f"KLAXON_PUBLIC_URL={raw!r} is not an http(s) URL: give the address people open "
+            "the console at, such as https://klaxon.example.com"
+        )
+    return raw.rstrip("/")
+
+
+def _console_secret(env: Mapping[str, str]) -> str:
+    raw = env.get("KLAXON_CONSOLE_SECRET", "").strip()
+    if raw and len(raw) < MIN_CONSOLE_SECRET:
+        # The value itself is never printed: it is a secret, even a bad one.
+        raise SystemExit(
+            f"KLAXON_CONSOLE_SECRET is {len(raw)} characters long: it must be at least "
+            f"{MIN_CONSOLE_SECRET} (for example the output of "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return raw
+
+
+def _duration(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = parse_duration(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name}: {exc}") from None
+    if seconds <= 0:
+        raise SystemExit(f"{name}={raw!r} must be longer than 0s")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -75,6 +122,12 @@ class Settings:
     # klaxon recorder's /metrics and /healthz; klaxon api's port.
     recorder_port: int = 8005
     api_port: int = 8080
+    # Where people reach the web console; empty: notifications carry no ack/silence links.
+    public_url: str = ""
+    # Signs those links (contract.ack_links); the same on the bridge, workers and API.
+    console_secret: str = field(default="", repr=False)
+    # How long a link works after it was sent.
+    link_ttl: float = DEFAULT_LINK_TTL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -112,4 +165,7 @@ class Settings:
             data_dir=Path(env.get("KLAXON_DATA_DIR") or cls.data_dir),
             recorder_port=_int(env, "KLAXON_RECORDER_PORT", cls.recorder_port),
             api_port=_int(env, "KLAXON_API_PORT", cls.api_port),
+            public_url=_public_url(env),
+            console_secret=_console_secret(env),
+            link_ttl=_duration(env, "KLAXON_LINK_TTL", cls.link_ttl),
         )

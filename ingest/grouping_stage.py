@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from alerts.grouping import Addition, GroupId, GroupStore, Item, StormMeter
 from contract import metrics
 from rules.grouping import GroupSpec, group_key, one_line
+from rules.links import NO_LINKS
 from rules.model import Rule
 
 if TYPE_CHECKING:  # the pipeline imports this module
@@ -63,7 +64,8 @@ class GroupingStage:
                 continue
             fields = spec.key_values(match.context)
             gid = GroupId(rule.id, mode, group_key(fields))
-            line = one_line(rule.message_template.render(match.context, rule.template_values))
+            extra = {**NO_LINKS, **rule.template_values}  # a grouped line has no links
+            line = one_line(rule.message_template.render(match.context, extra))
             if gid not in items:
                 items[gid] = []
                 source = asdict(match.decoded.source)

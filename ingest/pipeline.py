@@ -32,6 +32,7 @@ from alerts.observed import Observed
 from alerts.stateful_stage import AnyChange, Pending, StatefulStage
 from alerts.store import AlertEvent
 from contract import metrics
+from contract.ack_links import LinkSigner
 from contract.errors import DEPENDENCY_ERRORS, DecodeError
 from contract.jsonsafe import JsonObject
 from contract.notification import Notification, Source, TransitionKind
@@ -138,6 +139,7 @@ class Pipeline:
         recipients: Mapping[str, Sequence[str]] | None = None,
         grouping: GroupingStage | None = None,
         muting: MuteStage | None = None,
+        links: LinkSigner | None = None,
     ) -> None:
         # The configured recipients of each enabled email/SMS channel: a hotlist entry's
         # notify column adds to them for its own notification.
@@ -151,6 +153,8 @@ class Pipeline:
         self.grouping = grouping
         # Silences, schedules, inhibition (alerts.muting); None mutes nothing.
         self.muting = muting
+        # Signs the ack and silence links of acknowledgeable matches (None: no links).
+        self.links = links
 
     def process(self, batch: Sequence[KafkaMessage], dry_run: bool = False) -> Outcome:
         """Decode, evaluate, and (unless dry-run) apply cooldowns and lifecycle state.
@@ -378,6 +382,7 @@ class Pipeline:
             matched_at,
             values=values,
             alert=alert,
+            links=self.links,
         )
         if match.values is None:
             return built

@@ -13,6 +13,7 @@ import requests
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from contract.ack_links import LinkSetupError, signer_from
 from contract.settings import Settings
 from rules.config import check_config
 from rules.engine import RuleEngine
@@ -87,7 +88,20 @@ def preflight(settings: Settings, timeout: float = 5.0) -> list[Check]:
             checks.append(Check("schema registry", False, f"{url}: {exc}"))
     else:
         checks.append(Check("schema registry", True, "not configured (SCHEMA_REGISTRY_URL unset)"))
+    checks.append(_links(settings))
     return checks
+
+
+def _links(settings: Settings) -> Check:
+    """Ack and silence links: off, or signed under KLAXON_PUBLIC_URL with a secret."""
+    try:
+        signer = signer_from(settings)
+    except LinkSetupError as exc:
+        return Check("links", False, str(exc))
+    if signer is None:
+        return Check("links", True, "off (KLAXON_PUBLIC_URL unset)")
+    hours = signer.ttl_seconds / 3600
+    return Check("links", True, f"{signer.public_url}, valid {hours:g} h")
 
 
 def _masked_redis(url: str) -> str:

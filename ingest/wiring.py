@@ -20,6 +20,7 @@ from alerts.lifecycle import Lifecycle
 from alerts.muting.stage import MuteStage
 from alerts.stateful_stage import StatefulStage
 from alerts.store import AlertStore
+from contract.ack_links import LinkSetupError, LinkSigner, signer_from
 from contract.celery_app import make_app
 from contract.channels import CHANNELS
 from contract.errors import BridgeError
@@ -129,7 +130,8 @@ def build_pipeline(
     an in-process Redis and a simulated ``clock``."""
     engine = RuleEngine(config.rules)
     decoders = build_decoders(config, settings, set(engine.topics))
-    stateful = StatefulStage(engine.stateful, Lifecycle(client), clock)
+    links = link_signer(settings, clock)
+    stateful = StatefulStage(engine.stateful, Lifecycle(client), clock, links=links)
     muting = MuteStage(client, {rule.id: rule for rule in config.rules}, config.inhibit)
     return Pipeline(
         engine,
@@ -140,7 +142,17 @@ def build_pipeline(
         recipients=channel_recipients(config),
         grouping=grouping_stage(config, client, clock),
         muting=muting,
+        links=links,
     )
+
+
+def link_signer(settings: Settings, clock: Callable[[], float] = time.time) -> LinkSigner | None:
+    """The signer of ack and silence links (None: KLAXON_PUBLIC_URL unset); BridgeError when
+    KLAXON_PUBLIC_URL is set without KLAXON_CONSOLE_SECRET."""
+    try:
+        return signer_from(settings, clock)
+    except LinkSetupError as exc:
+        raise BridgeError(str(exc)) from exc
 
 
 def grouping_stage(

@@ -15,13 +15,24 @@ from contract.settings import Settings
 
 if TYPE_CHECKING:  # names only: each command imports what it runs (startup time)
     from contract.notification import Notification
+    from contract.problems import ConfigProblem
     from rules.config import KlaxonConfig
 
 
-def _load_or_exit(path: Path, settings: Settings) -> KlaxonConfig:
+def _check(path: Path, settings: Settings) -> tuple[KlaxonConfig | None, list[ConfigProblem]]:
+    """``check_config``, plus what only the environment tells: link placeholders that
+    render empty because KLAXON_PUBLIC_URL is unset (rules.link_checks)."""
     from rules.config import check_config
+    from rules.link_checks import unsigned_link_warnings
 
     config, problems = check_config(path, default_topic=settings.kafka_topic)
+    if config is not None and not settings.public_url:
+        problems = [*problems, *unsigned_link_warnings(config.rules, str(path))]
+    return config, problems
+
+
+def _load_or_exit(path: Path, settings: Settings) -> KlaxonConfig:
+    config, problems = _check(path, settings)
     for problem in problems:
         if problem.warning:
             click.echo(f"warning: {problem}", err=True)
@@ -44,11 +55,9 @@ def main() -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 def check(path: Path | None) -> None:
     """Validate a rules file (default: RULES_CONFIG_PATH); exit 1 listing every error."""
-    from rules.config import check_config
-
     settings = Settings.from_env()
     path = path or settings.rules_config_path
-    config, problems = check_config(path, default_topic=settings.kafka_topic)
+    config, problems = _check(path, settings)
     errors = [p for p in problems if not p.warning]
     for problem in problems:
         click.echo(f"{'warning' if problem.warning else 'error'}: {problem}")
@@ -174,9 +183,17 @@ def _start_heartbeat(config: Any, bridge: Any, settings: Settings) -> None:
 @click.pass_context
 def worker(ctx: click.Context, queues: str | None) -> None:
     """Start a Celery worker for notification queues (extra options go to Celery)."""
+    from contract.ack_links import LinkSetupError
     from contract.queues import queue_for
     from tasks import app
+    from tasks.app_instance import runtime
     from tasks.channels import CHANNELS
+
+    try:
+        runtime.links  # noqa: B018 - the sweep signs links: refuse a half-set environment now
+    except LinkSetupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
     queues = queues or ",".join([*(queue_for(name) for name in CHANNELS), "klaxon.sweep"])
     from tasks.metrics_multiproc import prepare_multiproc_dir

@@ -37,6 +37,7 @@ from rules.bounded_yaml import Refused, YamlLimits, too_large
 from rules.envsubst import Substitution, Unset, substitute_tree
 from rules.inhibit import InhibitRule, check_sources, load_inhibit
 from rules.kinds import AnyRule
+from rules.link_checks import warn_alertless_links
 from rules.loader import ChannelDirectory, load_rules
 from rules.operators import show, unknown_choice
 from rules.side_files import named_files
@@ -170,6 +171,7 @@ def check_config(
     heartbeat = load_heartbeat(top)
     top.finish()
     check_sources(inhibit, [(r.id, r.priority) for r in rules if isinstance(r, StatefulRule)], sink)
+    warn_alertless_links(rules, sink)
 
     for variable in found.unset:
         if not variable.path.startswith("notifications."):  # those were reported above

@@ -6,6 +6,7 @@ from contract.channels import CHANNELS
 from contract.jsonsafe import jsonable_object
 from contract.notification import Notification, Source, group_notification_id
 from rules.grouping import TEXT_LIMITS, GroupSpec, GroupWindow, nested, render_group
+from rules.links import NO_LINKS
 from rules.model import BaseRule
 
 
@@ -20,7 +21,8 @@ def compose_group(
 ) -> list[Notification]:
     """The window's notifications; ``group_key`` and ``window_start`` make their ids."""
     event: dict[str, object] = {**nested(window.fields), "count": window.count}
-    extra = rule.template_values
+    # One message for many alerts (or none): {ack_url} and {silence_url} render empty.
+    extra = {**NO_LINKS, **rule.template_values}
     subject = rule.subject_template.render(event, extra)
     built = []
     for channel in rule.channels:

@@ -14,6 +14,7 @@ from functools import cached_property
 
 import redis
 
+from contract.ack_links import LinkSigner, signer_from
 from contract.problems import ConfigInvalid
 from contract.redaction import SECRETS
 from contract.settings import Settings
@@ -44,6 +45,14 @@ class WorkerRuntime:
     @cached_property
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.settings.redis_url)
+
+    @cached_property
+    def links(self) -> LinkSigner | None:
+        """Signs the ack and silence links of what the sweep sends (reminders, escalation
+        steps, no-data alerts); None without KLAXON_PUBLIC_URL. Raises LinkSetupError when
+        KLAXON_PUBLIC_URL is set without KLAXON_CONSOLE_SECRET (``klaxon worker`` checks
+        it at start)."""
+        return signer_from(self.settings)
 
     @cached_property
     def gate(self) -> RateGate:

@@ -49,7 +49,7 @@ def sweep(now: float | None = None, publish_events: bool = True) -> list[Notific
     settings = runtime.settings
     config = load_config(settings.rules_config_path, default_topic=settings.kafka_topic)
     rules = RuleEngine(config.rules).stateful_rules()
-    raised = raise_due(rules, Lifecycle(runtime.redis), now)
+    raised = raise_due(rules, Lifecycle(runtime.redis), now, runtime.links)
     publisher = CeleryPublisher(app)
     muting = silence_end_notices(runtime.redis, now) + catch_up_summaries(
         runtime.redis, {rule.id: rule for rule in config.rules}, now
@@ -62,7 +62,7 @@ def sweep(now: float | None = None, publish_events: bool = True) -> list[Notific
     # muted like any notification (silences, schedules, inhibition); a muted one is still
     # taken, so it does not pile up behind the mute.
     enabled = {rule.id: rule for rule in config.rules if rule.enabled}
-    follow_ups = FollowUps(runtime.redis)
+    follow_ups = FollowUps(runtime.redis, links=runtime.links)
     plan = follow_ups.plan(enabled, now)
     stage = MuteStage(runtime.redis, enabled, config.inhibit)
     kept = stage.apply(plan.notifications, [], now).kept

@@ -156,5 +156,5 @@ def plan_send(
             everyone = list(spec.recipients(settings))
         owed = [r for r in everyone if r not in sent]
     scope = spec.throttle_scope(settings) if spec.throttle_scope else None
-    units = spec.units(notification.message) if spec.units else 1
+    units = spec.units(notification) if spec.units else 1
     return buckets_for(notification.channel, throttle, scope, owed, units)

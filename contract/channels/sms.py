@@ -36,6 +36,22 @@ def segments(body: str) -> int:
     return 1 if length <= single else -(-length // part)
 
 
+def sms_body(message: str, ack_url: str = "") -> str:
+    """The text sent: the message cut to Twilio's 1,600 characters (an ellipsis when cut).
+
+    ``ack_url`` (the alert's one-click ack link, contract.ack_links) goes at the end as
+    `` Ack: <url>``; when the whole does not fit, the message is cut, never the link: a
+    cut link acks nothing.
+    """
+    suffix = f" Ack: {ack_url}" if ack_url else ""
+    room = MAX_BODY - len(suffix)
+    if room <= 1:  # a link this long leaves no room for the text: send the message alone
+        suffix, room = "", MAX_BODY
+    if len(message) > room:
+        message = message[: room - 1] + "…"
+    return message + suffix
+
+
 @dataclass(frozen=True)
 class SmsSettings:
     account_sid: str
@@ -82,5 +98,7 @@ SPEC = SettingsSpec(
     # A Twilio US long code sends about one segment a second; Twilio queues the rest.
     default_throttle=Throttle(per_second=1.0, burst=1),
     throttle_scope=lambda settings: settings.from_number or settings.messaging_service_sid,
-    units=lambda message: segments(message[:MAX_BODY]),
+    units=lambda notification: segments(
+        sms_body(notification.message, notification.links.get("ack", ""))
+    ),
 )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract.mapping import MappingReader
+from contract.notification import Notification
 from contract.throttle import Throttle
 
 
@@ -29,8 +30,8 @@ class SettingsSpec:
     default_throttle: Throttle | None = None
     throttle_scope: Callable[[Any], str] | None = None
     # How many units of the provider's rate one message to one recipient costs (SMS
-    # segments); None: one.
-    units: Callable[[str], int] | None = None
+    # segments of the body as sent); None: one.
+    units: Callable[[Notification], int] | None = None
 
     @property
     def has_recipients(self) -> bool:

@@ -87,11 +87,16 @@ class Simulation:
         # what is in Kafka, registry-framed Avro included (offline=False).
         if offline:
             settings = dataclasses.replace(settings, schema_registry_url=None)
+        if not settings.console_secret:
+            # The bridge refuses a public URL without a secret; a simulation sends nothing
+            # anyone could click, so it renders no links instead (signed on the simulated
+            # clock when both are set).
+            settings = dataclasses.replace(settings, public_url="")
         self.pipeline: Pipeline = build_pipeline(config, settings, client, clock)
         self.capture = Capture(clock)
         self.flusher = GroupFlusher(GroupStore(client), self.capture, clock)
         self.lifecycle = Lifecycle(client)
-        self.follow_ups = FollowUps(client)
+        self.follow_ups = FollowUps(client, links=self.pipeline.links)
         self.enabled: dict[str, BaseRule] = {r.id: r for r in config.rules if r.enabled}
         self.sweep_every = sweep_every
         self._next_sweep = clock() + sweep_every
@@ -151,7 +156,9 @@ class Simulation:
         return float(first[0][1]) if first else None
 
     def _sweep(self) -> None:
-        raised = raise_due(self.pipeline.engine.stateful_rules(), self.lifecycle, self.clock())
+        raised = raise_due(
+            self.pipeline.engine.stateful_rules(), self.lifecycle, self.clock(), self.pipeline.links
+        )
         now = self.clock()
         self.sent.extend(Sent(now, n) for n in raised.notifications)
         self.counts.alert_events += [(e.rule_id, kind) for e, kind in raised.events]

@@ -31,8 +31,26 @@ _AUTH_CODES = {530, 534, 535, 538}
 _HTML_PAGE = (
     "<html><body>"
     '<pre style="font-family:ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap">'
-    "{body}</pre></body></html>"
+    "{body}</pre>{links}</body></html>"
 )
+# The one-click links of an alert (contract.ack_links), in this order.
+_LINK_LABELS = (("ack", "Acknowledge"), ("silence", "Silence 1h"))
+_HTML_LINK = '<a href="{url}">{label}</a>'
+
+
+def _links_text(links: Mapping[str, str]) -> str:
+    """The plain part's links, one a line after a blank line; empty without links."""
+    lines = [f"{label}: {links[key]}" for key, label in _LINK_LABELS if links.get(key)]
+    return "\n\n" + "\n".join(lines) if lines else ""
+
+
+def _links_html(links: Mapping[str, str]) -> str:
+    anchors = [
+        _HTML_LINK.format(url=html.escape(links[key], quote=True), label=label)
+        for key, label in _LINK_LABELS
+        if links.get(key)
+    ]
+    return f"<p>{' &middot; '.join(anchors)}</p>" if anchors else ""
 
 
 def build_message(
@@ -50,11 +68,12 @@ def build_message(
     message["Auto-Submitted"] = "auto-generated"
     message["X-Klaxon-Rule"] = notification.rule_id
     message["X-Klaxon-Priority"] = notification.priority
-    message.set_content(notification.message)
+    message.set_content(notification.message + _links_text(notification.links))
     # The bridge renders the "html" variant with event values escaped; a task from before
     # the variant existed falls back to the escaped plain message.
     body = notification.variants.get("html") or html.escape(notification.message)
-    message.add_alternative(_HTML_PAGE.format(body=body), subtype="html")
+    links = _links_html(notification.links)
+    message.add_alternative(_HTML_PAGE.format(body=body, links=links), subtype="html")
     return message
 
 

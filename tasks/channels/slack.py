@@ -32,6 +32,13 @@ _PRIORITY_EMOJI = {
 _HEADER_MAX = 150
 _SECTION_MAX = 3000
 _FIELD_MAX = 2000
+# A button's url is at most 3,000 characters; a link that long is left out, not cut.
+_URL_MAX = 3000
+# The one-click links of an alert (contract.ack_links), as Block Kit link buttons.
+_LINK_BUTTONS = (
+    ("ack", "Acknowledge", "klaxon_ack", "primary"),
+    ("silence", "Silence 1h", "klaxon_silence", None),
+)
 _PARTIAL_ENTITY = re.compile(r"&[a-z]*$")
 
 
@@ -52,6 +59,31 @@ def _event_value(event: JsonObject, path: str) -> str | None:
     return str(value)
 
 
+def link_buttons(links: dict[str, str]) -> JsonObject | None:
+    """An ``actions`` block with the notification's link buttons, or None without links.
+
+    Link buttons open their URL in the browser: Slack needs no app or interactivity for
+    them, so they work from an incoming webhook.
+    """
+    elements: list[Json] = []
+    for key, label, action_id, style in _LINK_BUTTONS:
+        url = links.get(key)
+        if not url or len(url) > _URL_MAX:
+            continue
+        button: JsonObject = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": label},
+            "url": url,
+            "action_id": action_id,
+        }
+        if style is not None:
+            button["style"] = style
+        elements.append(button)
+    if not elements:
+        return None
+    return {"type": "actions", "block_id": "klaxon_links", "elements": elements}
+
+
 def payload_of(notification: Notification, settings: SlackSettings) -> JsonObject:
     """The webhook body: ``text`` is the notification fallback, ``blocks`` the rich layout."""
     text = notification.variants.get("slack") or slack_escape(notification.message)
@@ -63,18 +95,21 @@ def payload_of(notification: Notification, settings: SlackSettings) -> JsonObjec
         if value is not None:
             fields.append(f"*{label}*\n{_cut(slack_escape(value), _FIELD_MAX)}")
     context = f"{notification.matched_at} · {notification.source.identity}"
-    body: JsonObject = {
-        "text": text,
-        "blocks": [
-            {
-                "type": "header",
-                "text": {"type": "plain_text", "text": _cut(header, _HEADER_MAX), "emoji": True},
-            },
-            {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, _SECTION_MAX)}},
-            {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": slack_escape(context)}]},
-        ],
-    }
+    blocks: list[Json] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _cut(header, _HEADER_MAX), "emoji": True},
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, _SECTION_MAX)}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+    ]
+    buttons = link_buttons(notification.links)
+    if buttons is not None:
+        blocks.append(buttons)
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": slack_escape(context)}]}
+    )
+    body: JsonObject = {"text": text, "blocks": blocks}
     if settings.channel:
         body["channel"] = settings.channel
     if settings.username:

@@ -22,7 +22,7 @@ from twilio.rest import Client
 
 from contract.channels import sms as settings_spec
 from contract.channels.masking import masked_url
-from contract.channels.sms import MAX_BODY, SmsSettings
+from contract.channels.sms import SmsSettings, sms_body
 from contract.notification import Notification
 from tasks.channels.base import ChannelSpec, RecipientLedger
 from tasks.channels.errors import DeliveryError, PermanentError, Reason, TransientError
@@ -33,13 +33,6 @@ _INVALID_RECIPIENT = {21211, 21610, 21614}
 _AUTH_CODES = {20003}
 # Failures of the account or the service rather than of one message: stop the loop.
 _STOP = {Reason.AUTH, Reason.RATE_LIMITED, Reason.CONNECTION, Reason.TIMEOUT}
-
-
-def sms_body(message: str) -> str:
-    """The message cut to Twilio's 1,600 characters, ending in an ellipsis when cut."""
-    if len(message) <= MAX_BODY:
-        return message
-    return message[: MAX_BODY - 1] + "…"
 
 
 class GatewayHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio is untyped here
@@ -125,7 +118,7 @@ class SmsChannel:
         numbers = list(override if override is not None else s.to_numbers)
         if not numbers:
             raise PermanentError(f"{self.target}: no recipients to send to", Reason.CLIENT_ERROR)
-        body = sms_body(notification.message)
+        body = sms_body(notification.message, notification.links.get("ack", ""))
         http = GatewayHttpClient(s.api_base_url, s.timeout_seconds)
         client = Client(s.account_sid, s.auth_token, http_client=http)
         failures: list[DeliveryError] = []

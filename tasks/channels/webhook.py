@@ -52,6 +52,8 @@ def body_of(notification: Notification) -> dict[str, object]:
             "offset": notification.source.offset,
         },
         **({"alert": notification.alert} if notification.alert else {}),
+        # The alert's one-click ack and silence links (contract.ack_links), when signed.
+        **({"links": notification.links} if notification.links else {}),
     }
 
 

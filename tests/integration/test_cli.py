@@ -131,7 +131,8 @@ def test_config_check_reports_every_dependency(
     sink: HttpSink,
     write_config: Callable[..., Path],
 ) -> None:
-    """--config-check connects to Kafka, Redis and the registry and checks the topics."""
+    """--config-check connects to Kafka, Redis and the registry, checks the topics and
+    whether ack and silence links can be signed."""
     rule = {
         "id": "r",
         "notify": ["webhook"],
@@ -143,11 +144,16 @@ def test_config_check_reports_every_dependency(
     assert result.returncode == 0, result.stdout
     assert f"[ok] topic {topic}: 4 partition(s)" in result.stdout
     assert "[ok] redis" in result.stdout and "[ok] schema registry" in result.stdout
+    assert "[ok] links: off (KLAXON_PUBLIC_URL unset)" in result.stdout
 
     missing = write_config({"webhook": {"url": sink.url()}}, [{**rule, "source": "no.such"}])
-    result = klaxon("bridge", "--config-check", **stack.env(missing))
+    env = stack.env(missing, KLAXON_PUBLIC_URL="https://klaxon.example.com")
+    result = klaxon("bridge", "--config-check", **env)
     assert result.returncode == 1
     assert "[FAIL] topic no.such: does not exist" in result.stdout
+    assert "[FAIL] links: KLAXON_PUBLIC_URL is set but KLAXON_CONSOLE_SECRET is not" in (
+        result.stdout
+    )
 
 
 def test_json_logs_name_the_message_and_redact_secrets(

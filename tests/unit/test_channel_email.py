@@ -182,6 +182,26 @@ def test_html_falls_back_to_the_escaped_message(plain: SmtpServer) -> None:
     assert "cam-&lt;north&gt;&amp;1</pre>" in html.get_content()
 
 
+def test_links_are_in_both_parts_escaped_in_the_html(plain: SmtpServer) -> None:
+    """An alert's links follow the text, and are two anchors (URLs escaped) in the HTML."""
+    ack = "https://klaxon.example.com/ack/tok?a=1&b=2"
+    silence = "https://klaxon.example.com/silence-link/tok"
+    notification = sample_notification(links={"ack": ack, "silence": silence})
+    channel_for(plain).send(notification, MemoryLedger())
+    message = plain.mail[0].message
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    assert text.get_content() == (
+        f"Plate ABC123 seen by cam-<north>&1\n\nAcknowledge: {ack}\nSilence 1h: {silence}\n"
+    )
+    assert html.get_content().endswith(
+        "</pre><p>"
+        '<a href="https://klaxon.example.com/ack/tok?a=1&amp;b=2">Acknowledge</a> &middot; '
+        f'<a href="{silence}">Silence 1h</a></p></body></html>\n'
+    )
+
+
 def test_rule_recipients_override_the_defaults(plain: SmtpServer) -> None:
     """A rule's recipients replace the channel's list, in the envelope and the To header."""
     notification = sample_notification(recipients=["x@example.com", "y@example.com"])

@@ -147,6 +147,52 @@ def test_long_messages_are_cut_to_block_limits(server: SlackServer) -> None:
     assert body["blocks"][1]["text"]["text"] == "x" * 2997 + "…"
 
 
+ACK = "https://klaxon.example.com/ack/tok.en.sig"
+SILENCE = "https://klaxon.example.com/silence-link/tok.en.sig"
+
+
+def test_links_become_two_link_buttons_before_the_context(server: SlackServer) -> None:
+    """An alert's links are an actions block: Acknowledge and Silence 1h link buttons."""
+    notification = sample_notification("slack", links={"ack": ACK, "silence": SILENCE})
+    channel_for(server).send(notification, MemoryLedger())
+    [body] = server.posts()
+    assert [block["type"] for block in body["blocks"]] == [
+        "header",
+        "section",
+        "section",
+        "actions",
+        "context",
+    ]
+    assert body["blocks"][3] == {
+        "type": "actions",
+        "block_id": "klaxon_links",
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Acknowledge"},
+                "url": ACK,
+                "action_id": "klaxon_ack",
+                "style": "primary",
+            },
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Silence 1h"},
+                "url": SILENCE,
+                "action_id": "klaxon_silence",
+            },
+        ],
+    }
+
+
+def test_a_link_past_slacks_url_limit_is_left_out() -> None:
+    """Block Kit takes at most 3,000 characters of url: a longer link gets no button."""
+    too_long = "https://klaxon.example.com/" + "x" * 3000
+    assert slack.link_buttons({"ack": too_long}) is None
+    buttons = slack.link_buttons({"ack": too_long, "silence": SILENCE})
+    assert buttons is not None
+    assert [b["url"] for b in buttons["elements"]] == [SILENCE]
+
+
 @pytest.mark.parametrize(
     ("error", "kind", "reason", "status"),
     [

@@ -134,6 +134,24 @@ def test_body_is_cut_to_1600_characters_with_an_ellipsis(server: TwilioServer) -
     assert [m["Body"] for m in server.messages] == ["x" * 1599 + "…"]
 
 
+def test_the_ack_link_ends_the_body_and_is_never_cut(server: TwilioServer) -> None:
+    """A short " Ack: <url>" follows the text; a long text is cut so the link stays whole."""
+    ack = "https://klaxon.example.com/ack/C3xPXo0qXBueP2p7jJ0OHw.aw86mw.K4aS5AbjU6pBjSBLZzkvnYnk"
+    suffix = f" Ack: {ack}"
+    assert sms_body("short", ack) == "short" + suffix
+    assert sms_body("short") == "short"
+    long = "x" * 2000
+    channel_for(server, to_numbers=[ONE]).send(
+        sample_notification("sms", message=long, links={"ack": ack, "silence": "s"}),
+        MemoryLedger(),
+    )
+    [body] = [m["Body"] for m in server.messages]
+    assert len(body) == 1600
+    assert body == "x" * (1600 - len(suffix) - 1) + "…" + suffix
+    # A link that leaves no room for any text is dropped rather than sent alone.
+    assert sms_body("text", "h" * 1600) == "text"
+
+
 def test_rule_recipients_and_ledger_choose_the_numbers(server: TwilioServer) -> None:
     """A rule's numbers replace the defaults; numbers already in the ledger are skipped."""
     notification = sample_notification("sms", recipients=["+15557770001", "+15557770002"])
