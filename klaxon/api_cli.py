@@ -42,8 +42,9 @@ def api(host: str, port: int | None, verbose: bool) -> None:
         users = parse_users(os.environ.get("KLAXON_CONSOLE_USERS", ""))
         console = ConsoleConfig(
             users=users,
-            secret=os.environ.get("KLAXON_CONSOLE_SECRET", ""),
-            public_url=os.environ.get("KLAXON_PUBLIC_URL", "").rstrip("/"),
+            secret=settings.console_secret,
+            public_url=settings.public_url,
+            link_ttl=settings.link_ttl,
         )
     except (UsersConfigError, ConsoleConfigError) as exc:
         click.echo(f"error: {exc}", err=True)

@@ -6,6 +6,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 
+from contract.ack_links import DEFAULT_TTL, LinkSigner
 from klaxon.console.session import SessionCodec
 from klaxon.console.users import User
 
@@ -26,7 +27,10 @@ class ConsoleConfig:
     secret: str = field(default="", repr=False)
     # KLAXON_PUBLIC_URL: cookies are Secure when it is https (TLS ends at a proxy).
     public_url: str = ""
+    # How long an ack or silence link works (KLAXON_LINK_TTL); the bridge signs with it too.
+    link_ttl: float = DEFAULT_TTL
     codec: SessionCodec = field(init=False, repr=False, compare=False)
+    links: LinkSigner = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         secret = self.secret
@@ -46,3 +50,6 @@ class ConsoleConfig:
             )
         secure = self.public_url.startswith("https://")
         object.__setattr__(self, "codec", SessionCodec(secret, secure))
+        # Only verifies here (the bridge makes the links), so the address is not needed.
+        signer = LinkSigner(self.public_url or "http://localhost", secret, self.link_ttl)
+        object.__setattr__(self, "links", signer)

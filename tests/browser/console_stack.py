@@ -121,7 +121,8 @@ def rules_file(directory: Path, topic: str, sink: HttpSink, refusing: RefusingRe
                     {"field": "plate.normalized_text", "operator": "regex", "value": "^ACK"}
                 ],
                 "notify": ["webhook"],
-                "message_template": "{plate.normalized_text} at {camera_id}: alert {alert_id}",
+                "message_template": "{plate.normalized_text} at {camera_id}: alert {alert_id}"
+                " ack: {ack_url}",
             },
             {
                 "id": DEAD_RULE,
@@ -153,6 +154,7 @@ class ConsoleStack:
     topic: str
     database_url: str
     producer: PlateProducer
+    secret: str  # KLAXON_CONSOLE_SECRET: signs sessions and ack links
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
     def url(self, path: str = "/") -> str:
@@ -250,10 +252,11 @@ def start_console_stack(
     }
     tokens = {"read": secrets.token_hex(16), "write": secrets.token_hex(16)}
     database_url = sqlite_url(work_dir)
+    secret = secrets.token_urlsafe(32)
     # Every process: notifications link to the console, ack links are signed.
     stack.base_env.update(
         KLAXON_PUBLIC_URL=base_url,
-        KLAXON_CONSOLE_SECRET=secrets.token_urlsafe(32),
+        KLAXON_CONSOLE_SECRET=secret,
         KLAXON_ALERT_EVENTS_TOPIC=f"{topic}.alert-events",
         KLAXON_DATABASE_URL=database_url,
     )
@@ -267,6 +270,7 @@ def start_console_stack(
         topic=topic,
         database_url=database_url,
         producer=PlateProducer(kafka, registry_url, topic),
+        secret=secret,
     )
     running.processes["worker"] = stack.worker(
         config, queues="notify.webhook,notify.ntfy,klaxon.sweep"

@@ -6,9 +6,12 @@ page are saved under the pytest temporary directory (and KLAXON_SCREENSHOTS_DIR 
 
 from __future__ import annotations
 
+import time
+
 from playwright.sync_api import Page, expect
 
 from alerts.due import DUE_KEY
+from contract.ack_links import LinkAction, LinkSigner
 from contract.redis_replies import texts
 from tests.browser.conftest import Screenshot
 from tests.browser.console_stack import ACK_RULE, DEADLINE, ConsoleStack
@@ -209,3 +212,43 @@ def test_every_page_renders_for_a_read_user(
         expect(page.locator("h1")).to_be_visible()
         expect(page.locator("button[data-action]:not([data-action=preview])")).to_have_count(0)
         screenshot(page, name)
+
+
+def test_the_ack_link_in_a_notification_acks_once_then_is_refused(
+    console_stack: ConsoleStack, page: Page, screenshot: Screenshot
+) -> None:
+    plate = console_stack.ack_plate()
+    console_stack.produce(plate_event(plate, camera="cam-gate"))
+    (post,) = console_stack.wait_for_hook(plate)
+    ack_url = post["links"]["ack"]
+    assert ack_url.startswith(f"{console_stack.base_url}/ack/")
+    assert post["message"].endswith(f" ack: {ack_url}")  # the template's {ack_url}
+
+    page.goto(ack_url)  # no sign-in: the link is its own authority
+    expect(page.get_by_test_id("ack-link")).to_contain_text(plate)
+    screenshot(page, "ack-link")
+    page.fill("input[name=name]", "Dana")
+    page.click("button[data-action=ack-link]")
+    expect(page.get_by_test_id("link-done")).to_contain_text("acknowledged by Dana (ack link)")
+    alert_id = post["alert"]["id"]
+    record = console_stack.api(f"/alerts/{alert_id}")
+    assert record["alert"]["id"] == alert_id
+
+    reused = page.goto(ack_url)
+    assert reused is not None and reused.status == 410
+    expect(page.get_by_test_id("error")).to_contain_text("This link was already used")
+    screenshot(page, "ack-link-used")
+
+
+def test_an_expired_ack_link_is_refused_with_a_readable_page(
+    console_stack: ConsoleStack, page: Page, screenshot: Screenshot
+) -> None:
+    _, alert_id = fire(console_stack)
+    yesterday = time.time() - 2 * 86400  # the default lifetime is 24 h
+    old = LinkSigner(console_stack.base_url, console_stack.secret, clock=lambda: yesterday)
+    response = page.goto(old.ack_url(alert_id))
+    assert response is not None and response.status == 410
+    expect(page.get_by_test_id("error")).to_contain_text("This link has expired")
+    screenshot(page, "ack-link-expired")
+    page.goto(console_stack.url(f"/ack/{old.token(alert_id, LinkAction.ACK)[:-4]}AAAA"))
+    expect(page.get_by_test_id("error")).to_contain_text("This link is not valid")

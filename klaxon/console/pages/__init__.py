@@ -10,6 +10,7 @@ from klaxon.console.pages import (
     deliveries,
     firing,
     history,
+    links,
     login,
     rules,
     silences,
@@ -26,4 +27,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     deliveries.router,
     history.router,
     rules.router,
+    links.router,
 )

@@ -77,7 +77,7 @@ def new_silence(
     """The form; pre-filled for ``alert_id``, with what it would mute shown at once."""
     if not alert_id:
         return _form_page(request, SilenceForm())
-    form, note = _prefilled(request, alert_id)
+    form, note = prefilled_form(request, alert_id)
     return _previewed(request, form, note)
 
 
@@ -157,7 +157,7 @@ def _form_page(
     )
 
 
-def _prefilled(request: Request, alert_id: str) -> tuple[SilenceForm, str]:
+def prefilled_form(request: Request, alert_id: str) -> tuple[SilenceForm, str]:
     """Matchers for one alert: its rule, and its key on the event path the rule keys on,
     as the alert's notifications carry it. The note says when the key cannot be matched."""
     client = services_of(request).redis
