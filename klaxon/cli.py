@@ -213,13 +213,15 @@ def worker(ctx: click.Context, queues: str | None) -> None:
 @click.option(
     "--interval",
     type=float,
-    default=30.0,
-    show_default=True,
-    help="Seconds between no-data sweeps.",
+    default=None,
+    help="Seconds between sweeps (no-data, reminders, escalation). "
+    "Default: KLAXON_SWEEP_INTERVAL, else 30.",
 )
 @click.pass_context
-def beat(ctx: click.Context, interval: float) -> None:
-    """Start Celery beat: it schedules the no-data sweep every --interval seconds."""
+def beat(ctx: click.Context, interval: float | None) -> None:
+    """Start Celery beat: it schedules the sweep every --interval seconds."""
+    if interval is None:
+        interval = Settings.from_env().sweep_interval
     if interval <= 0:
         raise click.BadParameter("must be positive", param_hint="--interval")
     from contract.celery_app import sweep_schedule

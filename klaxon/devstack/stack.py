@@ -143,6 +143,9 @@ class DevStack:
             KLAXON_PUBLIC_URL=ends.url("api", ""),
             KLAXON_CONSOLE_SECRET=ends.console_secret,
         )
+        # The demo's hits are reminded every 30 s (config/dev.yaml): the sweep that sends
+        # reminders runs every 5 s here, so one arrives on time, and an ack visibly stops them.
+        env.setdefault("KLAXON_SWEEP_INTERVAL", "5")
         self.config = write_dev_config(self.run_dir, ends.ports["smtp"].number, env)
         self.inbox.rule_names = self.config.rule_names
         env["RULES_CONFIG_PATH"] = str(self.config.path)
@@ -246,6 +249,8 @@ class DevStack:
             f"user {FLOWER_USER}  password {ends.flower_password}",
             f"  Metrics         bridge {ends.url('metrics', '/metrics')}{ports['metrics'].note}"
             f"   workers {ends.url('worker_metrics', '/metrics')}{ports['worker_metrics'].note}",
+            f"  Console         {ends.url('api')}{ports['api'].note}   "
+            f"login: {CONSOLE_USER} / {ends.console_password}",
             f"  API             {ends.url('api', '/api/v1')}{ports['api'].note}   "
             f"token {ends.api_token}",
             f'                  curl -H "Authorization: Bearer {ends.api_token}" '
@@ -259,7 +264,6 @@ class DevStack:
             f"  Shell           export KAFKA_BOOTSTRAP_SERVERS={ends.kafka} "
             f"REDIS_URL={ends.redis.url} RULES_CONFIG_PATH={self.config.path}",
             f"processes: {pids}",
-            f"console: {ends.url('api')}  login: {CONSOLE_USER} / {ends.console_password}",
             f"inbox page: {ends.url('inbox')}",
             f"quiet one:  REDIS_URL={ends.redis.url} klaxon silence add "
             "--match rule_id=tank_temperature_high --for 10m   (docs/alerts.md, Muting)",

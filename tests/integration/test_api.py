@@ -397,3 +397,22 @@ def test_a_bad_matcher_or_duration_is_a_422_naming_the_field(app: FastAPI) -> No
     assert no_duration.status_code == 422
     assert no_duration.json()["fields"][0]["field"] == "body.duration"
     assert _client(app).get("/api/v1/silences", params={"all": "true"}).json() == {"items": []}
+
+
+def test_active_alerts_say_who_acknowledged_them(app: FastAPI, redis_client: redis.Redis) -> None:
+    """GET /alerts/active reads the live ack records: an acked threshold alert says by whom."""
+    from alerts.store import AlertEvent, AlertStore
+
+    now = 1_700_000_000.0
+    for alert_id in ("tank-alert-1", "tank-alert-2"):
+        AckBook(redis_client).open(
+            [Opening(alert_id, "tank_hot", AlertKind.ALERT, "tank-1", now, (), (), {})]
+        )
+        AlertStore(redis_client).save(
+            [AlertEvent(alert_id, "tank_hot", "tank-1", now, 83.0, 82.0, ">", "temperature")]
+        )
+    AckBook(redis_client).ack("tank-alert-1", "dana", "on it", now + 5)
+    active = {a["id"]: a for a in _client(app).get("/api/v1/alerts/active").json()}
+    assert active["tank-alert-1"]["acknowledged_by"] == "dana"
+    assert active["tank-alert-1"]["acknowledged_at"] == now + 5
+    assert active["tank-alert-2"]["acknowledged_by"] is None

@@ -239,8 +239,10 @@ def test_dev_stops_everything_on_sigint(start_dev: Any) -> None:
 def test_dev_banner_offers_the_console_and_its_login(start_dev: Any) -> None:
     """The banner prints the console address and the dev login; the inbox page links there."""
     run = start_dev("--no-demo")
-    console = run.value("console:")
-    match = re.fullmatch(r"(http://127\.0\.0\.1:(\d+)/)  login: dev / (\S+)", console)
+    console = run.value("  Console ")
+    match = re.fullmatch(
+        r"(http://127\.0\.0\.1:(\d+)/)(?: \(\d+ was in use\))?\s+login: dev / (\S+)", console
+    )
     assert match, console
     console_url, port, password = match.groups()
     api_url = run.value("  API").partition("   token ")[0].strip()

@@ -7,7 +7,7 @@ import time
 import redis
 from fastapi import APIRouter, Request
 
-from alerts.acks import AckBook, AckError
+from alerts.acks import AckBook, AckError, AckRecord, AckState
 from alerts.store import AlertEvent, AlertStore
 from history.models import AlertEventRow
 from history.queries import AlertFilter
@@ -27,8 +27,11 @@ _ACK_RESPONSES = {**ERRORS, **NOT_FOUND, **FORBIDDEN, **CONFLICT}
 
 @router.get("/alerts/active", response_model=list[schemas.Alert], responses=ERRORS)
 def active_alerts(request: Request, _: Read) -> list[schemas.Alert]:
-    """Alerts firing now (Redis's live state), oldest first."""
-    return [_live_alert(e) for e in AlertStore(services_of(request).redis).active()]
+    """Alerts firing now (Redis's live state), oldest first, with who acknowledged them."""
+    client = services_of(request).redis
+    active = AlertStore(client).active()
+    acks = AckBook(client).get_many([e.id for e in active])
+    return [_live_alert(e, acks.get(e.id)) for e in active]
 
 
 @router.get("/alerts", response_model=schemas.AlertPage, responses={**ERRORS, **BAD_CURSOR})
@@ -111,7 +114,8 @@ def _alert_fields(row: AlertEventRow) -> dict[str, object]:
     return dict(view)
 
 
-def _live_alert(event: AlertEvent) -> schemas.Alert:
+def _live_alert(event: AlertEvent, ack: AckRecord | None) -> schemas.Alert:
+    acknowledged = ack is not None and ack.state is AckState.ACKNOWLEDGED
     return schemas.Alert(
         id=event.id,
         rule_id=event.rule_id,
@@ -126,4 +130,6 @@ def _live_alert(event: AlertEvent) -> schemas.Alert:
         resolved_at=event.resolved_at,
         resolution_value=event.resolution_value,
         duration_seconds=event.duration,
+        acknowledged_at=ack.at if acknowledged and ack else None,
+        acknowledged_by=ack.by if acknowledged and ack else None,
     )
