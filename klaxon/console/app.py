@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -39,6 +41,20 @@ def install_console(app: FastAPI, config: ConsoleConfig) -> None:
         if is_partial(request):  # the refresh script reloads the page, which redirects
             return JSONResponse({"error": "signed out"}, status_code=401)
         return RedirectResponse(f"/login?next={quote(exc.next_path, safe='/')}", status_code=303)
+
+    api_invalid = app.exception_handlers.get(RequestValidationError)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        # The API answers JSON (its handler, kept); a page answers a page naming the field.
+        if api_invalid is not None and request.url.path.startswith("/api/"):
+            answer = api_invalid(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'input'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return page(request, "error.html", status=422, title="Not accepted", message=problems)
 
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused) -> HTMLResponse:

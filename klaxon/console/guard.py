@@ -70,8 +70,7 @@ def viewer(request: Request) -> Session:
     return session
 
 
-def writer(request: Request, csrf: Annotated[str, Form()] = "") -> Session:
-    session = viewer(request)
+def _check_csrf(session: Session, csrf: str) -> None:
     if not csrf or not hmac.compare_digest(csrf.encode(), session.csrf.encode()):
         raise Refused(
             403,
@@ -79,6 +78,11 @@ def writer(request: Request, csrf: Annotated[str, Form()] = "") -> Session:
             "This form carried no valid CSRF token: it did not come from this console, or "
             "it was shown before you last signed in. Reload the page and try again.",
         )
+
+
+def writer(request: Request, csrf: Annotated[str, Form()] = "") -> Session:
+    session = viewer(request)
+    _check_csrf(session, csrf)
     if not session.can_write:
         raise Refused(
             403,
@@ -92,12 +96,7 @@ def writer(request: Request, csrf: Annotated[str, Form()] = "") -> Session:
 def csrf_only(request: Request, csrf: Annotated[str, Form()] = "") -> Session:
     """A form any visitor may post (sign-in, sign-out), still from this console only."""
     session = session_of(request)
-    if not csrf or not hmac.compare_digest(csrf.encode(), session.csrf.encode()):
-        raise Refused(
-            403,
-            "Form refused",
-            "This form carried no valid CSRF token. Reload the page and try again.",
-        )
+    _check_csrf(session, csrf)
     return session
 
 

@@ -20,6 +20,7 @@ from tests.support.console import (
     ALERT,
     HOTLIST,
     PASSWORDS,
+    READ_TOKEN,
     SECRET,
     USERS,
     WEBHOOK,
@@ -182,3 +183,14 @@ def test_pages_forbid_framing_and_inline_script(app: FastAPI) -> None:
     assert headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert "script-src" not in headers["content-security-policy"]  # default-src 'self'
+
+
+def test_a_parameter_out_of_bounds_gets_a_page_and_the_api_still_json(app: FastAPI) -> None:
+    client = signed_in(app, "rob")
+    page = client.get("/?rule_id=" + "x" * 300)
+    assert page.status_code == 422
+    assert "Not accepted" in page.text and "rule_id" in page.text and "<html" in page.text
+    api = TestClient(app).get(
+        "/api/v1/alerts?limit=0", headers={"Authorization": "Bearer " + READ_TOKEN}
+    )
+    assert api.status_code == 422 and api.json()["fields"][0]["field"] == "query.limit"
