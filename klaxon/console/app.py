@@ -51,8 +51,7 @@ def install_console(app: FastAPI, config: ConsoleConfig) -> None:
             answer = api_invalid(request, exc)
             return await answer if inspect.isawaitable(answer) else answer
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'input'}: {e['msg']}"
-            for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'input'}: {e['msg']}" for e in exc.errors()
         )
         return page(request, "error.html", status=422, title="Not accepted", message=problems)
 

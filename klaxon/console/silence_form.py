@@ -16,7 +16,7 @@ from klaxon.api.silence_input import (
     parse_matchers,
     silence_seconds,
 )
-from klaxon.console.pages.firing import FiringRow
+from klaxon.console.live_alerts import FiringRow
 from rules.matchers import Matcher, Subject, all_match
 
 DEFAULT_DURATION = "1h"

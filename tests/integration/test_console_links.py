@@ -169,3 +169,26 @@ def test_an_ack_link_for_an_alert_without_ack_record_says_why(app: FastAPI) -> N
     reply = TestClient(app).get(path_of(signer().ack_url("no-such-alert")))
     assert reply.status_code == 409
     assert "cannot be acknowledged" in reply.text
+
+
+@pytest.mark.parametrize("plate", ["~.*", " ABC123", "AB\u2028C"])
+def test_a_silence_link_never_silences_more_than_its_alert(
+    app: FastAPI, redis_client: redis.Redis, plate: str
+) -> None:
+    """A key that would read as a regex, or change as a form line, makes no link silence."""
+    open_hit(redis_client, plate=plate)
+    url = signer().silence_url(ALERT)
+    shown = TestClient(app).get(path_of(url))
+    assert shown.status_code == 409
+    assert "cannot be silenced from a link" in shown.text
+    assert SilenceStore(redis_client).all() == []
+
+
+def test_a_silence_link_for_an_alert_whose_event_lacks_its_key_is_refused(
+    app: FastAPI, redis_client: redis.Redis
+) -> None:
+    open_hit(redis_client)
+    # The recorded event loses its plate: only a rule-wide silence could be made.
+    redis_client.hset(f"klaxon:alert:{ALERT}", "context", '{"event": {"camera_id": "gate-2"}}')
+    reply = TestClient(app).get(path_of(signer().silence_url(ALERT)))
+    assert reply.status_code == 409 and "every alert of hotlist" in reply.text

@@ -23,7 +23,7 @@ from contract import outbox
 from contract.notification import Notification, Source, TransitionKind
 from contract.outbox import AttemptOutcome, NotificationStatus
 from contract.reloads import ReloadResult, record_reload
-from klaxon.console.pages.firing import event_of
+from klaxon.console.live_alerts import event_of
 from rules.compose import compose
 from rules.config import load_config
 from tasks.deadletters import DeadLetter, DeadLetterStore

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from alerts.acks import AckBook, AckError, AckRecord
-from alerts.store import AlertEvent, AlertStore
+from alerts.acks import AckBook, AckError
 from klaxon.api.services import services_of
 from klaxon.console.guard import Refused, Viewer, Writer, local_path
+from klaxon.console.live_alerts import firing_rows
 from klaxon.console.render import page, redirect
 
 router = APIRouter()
@@ -22,53 +19,6 @@ router = APIRouter()
 # What a person may give as a reason to reject a hit (the API takes any text).
 REJECT_REASONS = ("misread", "wrong-entry", "duplicate", "test")
 _ACTIONS = ("ack", "unack", "reject")
-
-
-@dataclass(frozen=True)
-class FiringRow:
-    alert: AlertEvent
-    ack: AckRecord | None
-    priority: str
-    # The event the alert opened on (its ack record's context): what notifications carry.
-    event: Mapping[str, object]
-
-    @property
-    def state(self) -> str:
-        return self.ack.state.value if self.ack else "open"
-
-    @property
-    def camera(self) -> str:
-        camera = self.event.get("camera_id")
-        return camera if isinstance(camera, str) else ""
-
-
-def firing_rows(request: Request) -> list[FiringRow]:
-    client = services_of(request).redis
-    active = AlertStore(client).active()
-    book = AckBook(client)
-    raw = book.fields_of([a.id for a in active])
-    rows = []
-    for alert, fields in zip(active, raw, strict=True):
-        ack = AckRecord.from_fields(alert.id, fields) if fields else None
-        rows.append(
-            FiringRow(
-                alert=alert,
-                ack=ack,
-                priority=str(alert.metadata.get("priority", "")),
-                event=event_of(fields),
-            )
-        )
-    return rows
-
-
-def event_of(fields: Mapping[str, str]) -> Mapping[str, object]:
-    """The event in an ack record's context; {} when it has none (or it is unreadable)."""
-    context = fields.get("context", "")
-    try:
-        event = json.loads(context).get("event", {}) if context else {}
-    except (ValueError, AttributeError):
-        return {}
-    return event if isinstance(event, dict) else {}
 
 
 _PRIORITY_ORDER = {"high": 0, "critical": 0, "medium": 1, "warning": 1, "low": 2}
@@ -84,7 +34,7 @@ def firing(
 ) -> HTMLResponse:
     rows = [
         row
-        for row in firing_rows(request)
+        for row in firing_rows(services_of(request).redis)
         if (not rule_id or row.alert.rule_id == rule_id)
         and (not device or device.lower() in row.alert.device_id.lower())
         and (not camera or row.camera == camera)

@@ -22,8 +22,8 @@ from alerts.store import AlertStore
 from contract.ack_links import LinkAction, LinkClaim, LinkError, claim_once, used_key
 from contract.durations import parse_duration
 from klaxon.api.services import services_of
+from klaxon.console.alert_silence import AlertMatchers, NoSuchAlert, alert_matchers
 from klaxon.console.guard import AnyVisitor, Refused, console_of
-from klaxon.console.pages.silences import prefilled_form
 from klaxon.console.render import page
 
 router = APIRouter()
@@ -64,6 +64,25 @@ def _spend(request: Request, claim: LinkClaim) -> None:
 def _who(name: str, via: str) -> str:
     name = " ".join(name.split())[:NAME_LIMIT]
     return f"{name} ({via})" if name else via
+
+
+def _matchers_of(request: Request, alert_id: str) -> AlertMatchers:
+    """The alert's own matchers; refused when they would not single it out (a link may
+    not silence a whole rule: that is for someone signed in, who sees what it mutes)."""
+    s = services_of(request)
+    try:
+        found = alert_matchers(s.redis, s.rules_path, s.default_topic, alert_id)
+    except NoSuchAlert:
+        raise Refused(
+            404, "No such alert", "The alert has resolved, or never fired: nothing to silence."
+        ) from None
+    if not found.exact:
+        raise Refused(
+            409,
+            "This alert cannot be silenced from a link",
+            f"{found.note} Sign in to the console to make a silence that fits it.",
+        )
+    return found
 
 
 @router.get("/ack/{token}", response_class=HTMLResponse)
@@ -117,14 +136,13 @@ def ack_by_link(
 @router.get("/silence-link/{token}", response_class=HTMLResponse)
 def silence_link(request: Request, token: str) -> HTMLResponse:
     claim = _verified(request, token, LinkAction.SILENCE)
-    form, note = prefilled_form(request, claim.alert_id)
+    found = _matchers_of(request, claim.alert_id)
     return page(
         request,
         "link_silence.html",
         token=token,
         alert=AlertStore(services_of(request).redis).get(claim.alert_id),
-        matchers=[text for _, text in form.lines()],
-        note=note,
+        matchers=found.matchers,
         choices=SILENCE_CHOICES,
         chosen=DEFAULT_SILENCE,
     )
@@ -143,11 +161,11 @@ def silence_by_link(
     if duration not in SILENCE_CHOICES:
         raise Refused(422, "Choose a duration", f"A link silences for one of {SILENCE_CHOICES}.")
     # The matchers come from the alert, never from the form: a link silences its alert only.
-    form, _note = prefilled_form(request, claim.alert_id)
+    found = _matchers_of(request, claim.alert_id)
     _spend(request, claim)
     by = _who(name, "silence link")
     silence = SilenceStore(services_of(request).redis).add(
-        [text for _, text in form.lines()], parse_duration(duration), comment, created_by=by
+        found.matchers, parse_duration(duration), comment, created_by=by
     )
     return page(
         request,

@@ -15,23 +15,17 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from alerts.acks import AckBook
 from alerts.muting.silences import Silence, SilenceStore
-from alerts.store import AlertStore
 from klaxon.api.services import services_of
+from klaxon.console.alert_silence import NoSuchAlert, alert_matchers
 from klaxon.console.guard import Refused, Viewer, Writer
-from klaxon.console.pages.firing import FiringRow, event_of, firing_rows
+from klaxon.console.live_alerts import FiringRow, firing_rows
 from klaxon.console.render import duration, page, redirect
 from klaxon.console.silence_form import (
     SilenceForm,
-    alert_subject,
     check,
     would_mute,
 )
-from rules.config import check_config
-from rules.matchers import parse_matcher
-from rules.model import DEFAULT_DEDUP_KEY, Rule
-from rules.stateful import DEFAULT_THRESHOLD_STATE_KEY, StatefulRule
 
 router = APIRouter()
 
@@ -97,7 +91,7 @@ def _previewed(request: Request, form: SilenceForm, note: str = "") -> HTMLRespo
     checked = check(form)
     if checked.problems:
         return _form_page(request, form, note=note, problems=checked.problems, status=422)
-    rows = would_mute(firing_rows(request), checked.matchers)
+    rows = would_mute(firing_rows(services_of(request).redis), checked.matchers)
     return _form_page(request, form, note=note, previewed=True, matches=rows)
 
 
@@ -158,36 +152,14 @@ def _form_page(
 
 
 def prefilled_form(request: Request, alert_id: str) -> tuple[SilenceForm, str]:
-    """Matchers for one alert: its rule, and its key on the event path the rule keys on,
-    as the alert's notifications carry it. The note says when the key cannot be matched."""
-    client = services_of(request).redis
-    alert = AlertStore(client).get(alert_id)
-    if alert is None:
+    """The form pre-filled to silence one live alert, and a note when it cannot single it
+    out (klaxon.console.alert_silence); 404 when the alert is not live."""
+    s = services_of(request)
+    try:
+        found = alert_matchers(s.redis, s.rules_path, s.default_topic, alert_id)
+    except NoSuchAlert:
         raise Refused(
             404, "No such alert", f"No live alert {alert_id!r}: it resolved or never fired."
-        )
-    (fields,) = AckBook(client).fields_of([alert_id])
-    row = FiringRow(alert, None, str(alert.metadata.get("priority", "")), event_of(fields))
-    rule_line = f"rule_id={alert.rule_id}"
-    path = _key_path(request, alert.rule_id, alert.kind)
-    key_line = f"{path}={alert.device_id}"
-    if "\n" not in alert.device_id and parse_matcher(key_line).matches(alert_subject(row)):
-        return SilenceForm(f"{rule_line}\n{key_line}"), ""
-    return SilenceForm(rule_line), (
-        f"The event of this alert has no {path} field holding its key "
-        f"{alert.device_id!r}, so only its rule is matched: this silence would mute every "
-        f"alert of {alert.rule_id}. Narrow it with a matcher on the event before creating it."
-    )
-
-
-def _key_path(request: Request, rule_id: str, kind: str) -> str:
-    """The event path that holds an alert's key: a stateful rule's ``state_key``, a hit
-    rule's ``dedup_key``; the defaults when the rule is no longer in the rules file."""
-    s = services_of(request)
-    config, _ = check_config(s.rules_path, default_topic=s.default_topic)
-    rule = next((r for r in (config.rules if config else ()) if r.id == rule_id), None)
-    if isinstance(rule, StatefulRule):
-        return rule.state_key
-    if isinstance(rule, Rule):
-        return rule.rate_limit.dedup_key if rule.rate_limit else DEFAULT_DEDUP_KEY
-    return DEFAULT_DEDUP_KEY if kind == "hit" else DEFAULT_THRESHOLD_STATE_KEY
+        ) from None
+    note = found.note and f"{found.note} Narrow it with a matcher on the event before creating it."
+    return SilenceForm("\n".join(found.matchers)), note
