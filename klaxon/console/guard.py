@@ -8,12 +8,15 @@ refused with 403 by the server, whatever buttons the page showed.
 from __future__ import annotations
 
 import hmac
+import time
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
 
+from klaxon.api.services import services_of
 from klaxon.console.config import ConsoleConfig
-from klaxon.console.session import Session, anonymous
+from klaxon.console.session import Session, anonymous, token_digest
 
 PARTIAL_HEADER = "X-Klaxon-Partial"
 
@@ -42,13 +45,26 @@ def console_of(request: Request) -> ConsoleConfig:
 
 
 def session_of(request: Request) -> Session:
-    """The request's session (read once from its cookie), anonymous when it has none."""
+    """The request's session (read once from its cookie), anonymous when it has none, when
+    it is older than MAX_AGE, or when its user or token is no longer configured as it was."""
     cached = getattr(request.state, "session", None)
     if isinstance(cached, Session):
         return cached
     session = console_of(request).codec.read(request) or anonymous()
+    if session.signed_in and (session.expired(time.time()) or not _still_allowed(request, session)):
+        session = replace(anonymous(), flash="Your session has ended: sign in again.")
     request.state.session = session
     return session
+
+
+def _still_allowed(request: Request, session: Session) -> bool:
+    if session.token_digest:
+        return any(
+            hmac.compare_digest(token_digest(t.secret.decode()), session.token_digest)
+            and t.role is session.role
+            for t in services_of(request).tokens
+        )
+    return any(u.name == session.user and u.role is session.role for u in console_of(request).users)
 
 
 def is_partial(request: Request) -> bool:

@@ -5,12 +5,20 @@ Nothing is kept on the server: the cookie is signed with ``KLAXON_CONSOLE_SECRET
 a changed secret signs everybody out. A visitor gets an anonymous session (a CSRF token,
 no user) on the first page, so that even the sign-in form carries a token.
 
+The cookie is re-signed on every page (to carry the next flash message), so its own
+timestamp says nothing about the sign-in: ``signed_at`` does, and a session older than
+``MAX_AGE`` is over whatever the browser does. Who the cookie names is checked against
+the configuration on every request (``klaxon.console.guard``), so a user removed from
+``KLAXON_CONSOLE_USERS``, or given another role, or an API token taken out, is signed out
+at their next click.
+
 The cookie is ``HttpOnly`` (no script reads it), ``SameSite=Lax`` (a cross-site form
 post does not carry it) and ``Secure`` when the console is reached over TLS.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass, replace
 
@@ -31,6 +39,10 @@ class Session:
     role: Role | None = None
     # One message for the next page shown ("Acknowledged 3f2a…"), then dropped.
     flash: str = ""
+    # When the user signed in (Unix seconds); the session ends MAX_AGE after it.
+    signed_at: float = 0.0
+    # A session signed in with an API token: the token's digest, to check it is still set.
+    token_digest: str = ""
 
     @property
     def signed_in(self) -> bool:
@@ -40,9 +52,18 @@ class Session:
     def can_write(self) -> bool:
         return self.role is Role.WRITE
 
-    def signed_in_as(self, user: str, role: Role) -> Session:
+    def signed_in_as(self, user: str, role: Role, at: float, token_digest: str = "") -> Session:
         # A new CSRF token at sign-in: a token seen before it is worth nothing after.
-        return Session(csrf=secrets.token_urlsafe(24), user=user, role=role)
+        return Session(
+            csrf=secrets.token_urlsafe(24),
+            user=user,
+            role=role,
+            signed_at=at,
+            token_digest=token_digest,
+        )
+
+    def expired(self, now: float) -> bool:
+        return self.signed_in and not 0 <= now - self.signed_at <= MAX_AGE
 
     def with_flash(self, message: str) -> Session:
         return replace(self, flash=message)
@@ -50,6 +71,11 @@ class Session:
 
 def anonymous() -> Session:
     return Session(csrf=secrets.token_urlsafe(24))
+
+
+def token_digest(token: str) -> str:
+    """What a token session keeps of its token: enough to tell it is still configured."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class SessionCodec:
@@ -68,22 +94,30 @@ class SessionCodec:
         if not isinstance(data, dict) or not isinstance(data.get("c"), str):
             return None
         role, user, flash = data.get("r"), data.get("u"), data.get("f")
+        signed_at, digest = data.get("t"), data.get("d")
         return Session(
             csrf=data["c"],
             user=user if isinstance(user, str) else None,
             role=Role(role) if isinstance(role, str) and role in set(Role) else None,
             flash=flash if isinstance(flash, str) else "",
+            signed_at=float(signed_at) if isinstance(signed_at, int | float) else 0.0,
+            token_digest=digest if isinstance(digest, str) else "",
         )
 
-    def write(self, response: Response, session: Session, request: Request) -> None:
-        data: dict[str, str] = {"c": session.csrf}
+    def encode(self, session: Session) -> str:
+        data: dict[str, str | float] = {"c": session.csrf}
         if session.user is not None and session.role is not None:
-            data |= {"u": session.user, "r": str(session.role)}
+            data |= {"u": session.user, "r": str(session.role), "t": session.signed_at}
+            if session.token_digest:
+                data["d"] = session.token_digest
         if session.flash:
             data["f"] = session.flash
+        return self._serializer.dumps(data)
+
+    def write(self, response: Response, session: Session, request: Request) -> None:
         response.set_cookie(
             COOKIE,
-            self._serializer.dumps(data),
+            self.encode(session),
             max_age=MAX_AGE,
             httponly=True,
             samesite="lax",

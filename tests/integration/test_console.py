@@ -5,7 +5,9 @@ These run the console in-process with a TestClient; tests/browser drives it in C
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from alerts.acks import AckBook, AckState
+from klaxon.api.tokens import Role, parse_tokens
 from klaxon.console.config import ConsoleConfig
-from klaxon.console.session import COOKIE
+from klaxon.console.session import COOKIE, MAX_AGE, anonymous
 from tests.support.console import (
     ALERT,
     HOTLIST,
@@ -194,3 +197,37 @@ def test_a_parameter_out_of_bounds_gets_a_page_and_the_api_still_json(app: FastA
         "/api/v1/alerts?limit=0", headers={"Authorization": "Bearer " + READ_TOKEN}
     )
     assert api.status_code == 422 and api.json()["fields"][0]["field"] == "query.limit"
+
+
+def test_a_session_ends_twelve_hours_after_sign_in_however_often_it_refreshes(
+    app: FastAPI,
+) -> None:
+    """The cookie is re-signed on every page; the sign-in time inside it still counts."""
+    codec = app.state.console.codec
+    client = TestClient(app, follow_redirects=False)
+    fresh = anonymous().signed_in_as("alice", Role.WRITE, time.time() - MAX_AGE + 60)
+    client.cookies.set(COOKIE, codec.encode(fresh))
+    assert client.get("/", headers={"X-Klaxon-Partial": "1"}).status_code == 200
+    stale = anonymous().signed_in_as("alice", Role.WRITE, time.time() - MAX_AGE - 60)
+    client.cookies.clear()
+    client.cookies.set(COOKIE, codec.encode(stale))
+    assert client.get("/").status_code == 303
+    assert "Your session has ended" in client.get("/login").text
+
+
+def test_a_user_removed_or_demoted_is_signed_out_at_the_next_click(app: FastAPI) -> None:
+    client = signed_in(app, "alice")
+    assert client.get("/").status_code == 200
+    alice, rob = USERS
+    app.state.console = ConsoleConfig(users=(replace(alice, role=Role.READ), rob), secret=SECRET)
+    assert client.get("/").status_code == 303
+
+
+def test_a_token_taken_out_of_the_configuration_signs_its_session_out(app: FastAPI) -> None:
+    client = TestClient(app, follow_redirects=False)
+    csrf = csrf_of(client.get("/login").text)
+    client.post("/login", data={"token": WRITE_TOKEN, "csrf": csrf})
+    assert client.get("/").status_code == 200
+    services = app.state.services
+    app.state.services = replace(services, tokens=parse_tokens(f"read:{READ_TOKEN}"))
+    assert client.get("/").status_code == 303

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -11,6 +12,7 @@ from klaxon.api.services import services_of
 from klaxon.api.tokens import role_of
 from klaxon.console.guard import AnyVisitor, console_of, local_path
 from klaxon.console.render import page, redirect
+from klaxon.console.session import token_digest
 from klaxon.console.users import authenticate
 
 router = APIRouter()
@@ -32,9 +34,11 @@ def login(
     token: Annotated[str, Form(max_length=1000)] = "",
     next_path: Annotated[str, Form(alias="next")] = "/",
 ) -> HTMLResponse | RedirectResponse:
+    digest = ""
     if token:
         role = role_of(services_of(request).tokens, token)
         name = f"token:{role}" if role else None
+        digest = token_digest(token)
     else:
         user = authenticate(console_of(request).users, username, password)
         role, name = (user.role, user.name) if user else (None, None)
@@ -47,7 +51,7 @@ def login(
             username=username,
             error="Unknown user, wrong password, or an API token that is not configured.",
         )
-    request.state.session = session.signed_in_as(name, role)
+    request.state.session = session.signed_in_as(name, role, time.time(), digest)
     return redirect(request, local_path(next_path), f"Signed in as {name} ({role}).")
 
 
