@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+import time
+from functools import lru_cache
 from pathlib import Path
 
+from contract.problems import ConfigProblem
 from contract.redaction import SecretRegistry
 from klaxon.api import schemas
-from rules.config import check_config
+from rules.config import KlaxonConfig, check_config
 from rules.model import Rule
 from rules.stateful import ThresholdRule
 
+# A console page refreshes every 5 s, per open tab: the file (with its watchlists, up to
+# millions of entries) is checked again when it changes, and at least this often, since a
+# watchlist or overrides file it names may change without it.
+RECHECK_SECONDS = 30.0
+
+
+def checked_config(
+    path: Path, default_topic: str
+) -> tuple[KlaxonConfig | None, list[ConfigProblem]]:
+    """``check_config(path)``, reused while the file is unchanged and RECHECK_SECONDS long."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return check_config(path, default_topic=default_topic)  # it says what is wrong
+    period = int(time.monotonic() // RECHECK_SECONDS)
+    return _checked(str(path), stat.st_mtime_ns, stat.st_size, default_topic, period)
+
+
+@lru_cache(maxsize=4)
+def _checked(
+    path: str, _mtime_ns: int, _size: int, default_topic: str, _period: int
+) -> tuple[KlaxonConfig | None, list[ConfigProblem]]:
+    return check_config(Path(path), default_topic=default_topic)
+
 
 def rules_report(path: Path, default_topic: str) -> schemas.Rules:
-    """Check ``path`` now; problems are redacted of every secret the environment or file holds."""
-    config, problems = check_config(path, default_topic=default_topic)
+    """Check ``path``; problems are redacted of every secret the environment or file holds."""
+    config, problems = checked_config(path, default_topic)
     secrets = SecretRegistry()
     secrets.add_env()
     if config is not None:

@@ -16,9 +16,9 @@ import redis
 
 from alerts.acks import AckBook
 from alerts.store import AlertStore
+from klaxon.api.rules_report import checked_config
 from klaxon.console.live_alerts import FiringRow, event_of
 from klaxon.console.silence_form import alert_subject
-from rules.config import check_config
 from rules.matchers import MatcherError, Op, parse_matcher
 from rules.model import DEFAULT_DEDUP_KEY, Rule
 from rules.stateful import DEFAULT_THRESHOLD_STATE_KEY, StatefulRule
@@ -81,7 +81,7 @@ def alert_matchers(
 def _key_path(rules_path: Path, default_topic: str, rule_id: str, kind: str) -> str:
     """The event path that holds an alert's key: a stateful rule's ``state_key``, a hit
     rule's ``dedup_key``; the defaults when the rule is no longer in the rules file."""
-    config, _ = check_config(rules_path, default_topic=default_topic)
+    config, _ = checked_config(rules_path, default_topic)
     rule = next((r for r in (config.rules if config else ()) if r.id == rule_id), None)
     if isinstance(rule, StatefulRule):
         return rule.state_key

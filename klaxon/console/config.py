@@ -6,13 +6,12 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 
-from contract.ack_links import DEFAULT_TTL, LinkSigner
+from contract.ack_links import LinkSigner
+from contract.settings import DEFAULT_LINK_TTL, MIN_CONSOLE_SECRET
 from klaxon.console.session import SessionCodec
 from klaxon.console.users import User
 
 log = logging.getLogger(__name__)
-
-MIN_SECRET_LENGTH = 32
 
 
 class ConsoleConfigError(ValueError):
@@ -28,7 +27,7 @@ class ConsoleConfig:
     # KLAXON_PUBLIC_URL: cookies are Secure when it is https (TLS ends at a proxy).
     public_url: str = ""
     # How long an ack or silence link works (KLAXON_LINK_TTL); the bridge signs with it too.
-    link_ttl: float = DEFAULT_TTL
+    link_ttl: float = DEFAULT_LINK_TTL
     codec: SessionCodec = field(init=False, repr=False, compare=False)
     links: LinkSigner = field(init=False, repr=False, compare=False)
 
@@ -42,9 +41,9 @@ class ConsoleConfig:
                 "does, and ack links from notifications are refused"
             )
             secret = secrets.token_urlsafe(32)
-        elif len(secret) < MIN_SECRET_LENGTH:
+        elif len(secret) < MIN_CONSOLE_SECRET:
             raise ConsoleConfigError(
-                f"KLAXON_CONSOLE_SECRET needs at least {MIN_SECRET_LENGTH} characters "
+                f"KLAXON_CONSOLE_SECRET needs at least {MIN_CONSOLE_SECRET} characters "
                 f"(it has {len(secret)}); `python -c 'import secrets; "
                 "print(secrets.token_urlsafe(32))'` makes one"
             )
