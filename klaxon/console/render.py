@@ -7,7 +7,6 @@ A request with ``X-Klaxon-Partial: 1`` (the refresh script) gets only the page's
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from alerts import humanize
+from klaxon import tables
 from klaxon.console.guard import console_of, is_partial, session_of
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -24,27 +25,19 @@ REFRESH_SECONDS = 5
 
 
 def ago(at: float | None, now: float | None = None) -> str:
-    """How long ago ``at`` was, as a person says it: 42s, 5m, 3h, 2d."""
+    """How long ago ``at`` was, as the CLI says it: 42s, 5m 3s, 3h 10m, 2d."""
     if at is None:
         return ""
     return duration((now if now is not None else time.time()) - at)
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = max(0.0, seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
+    return "" if seconds is None else humanize.duration(seconds)
 
 
 def when(at: float | None) -> str:
-    """A Unix time as UTC, to the second."""
-    if at is None:
-        return ""
-    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """A Unix time as UTC, to the second, as the CLI's tables show it."""
+    return "" if at is None else f"{tables.when(at)} UTC"
 
 
 def short(identifier: str | None) -> str:
