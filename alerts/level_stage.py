@@ -185,6 +185,8 @@ class LevelStage:
                         "is_resolved": alert.is_resolved,
                     },
                     links=links,
+                    # A level alert has no ack record (alerts.acks): silence link only.
+                    acknowledgeable=False,
                 )
             )
         return built

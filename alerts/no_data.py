@@ -94,6 +94,8 @@ def raise_due(
                     values=values,
                     alert={"id": event.id, "state_key": key, "triggered_at": event.triggered_at},
                     links=links,
+                    # A no-data alert has no ack record (alerts.acks): silence link only.
+                    acknowledgeable=False,
                 )
             )
             log.warning("no data from %s for rule %s for %s", key, rule.id, duration(silence))

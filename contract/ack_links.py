@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -41,6 +42,12 @@ _CLOCK_SKEW = 60.0
 # A real token is under 100 characters; anything far longer is not worth checking.
 _MAX_TOKEN = 1024
 _USED_PREFIX = "klaxon:links:used:"
+# The token of a link in any text: what follows /ack/ or /silence-link/ up to the first
+# character a token never holds (base64url, "." and "~" only).
+_LINK_TOKEN = re.compile(
+    "(/(?:" + "|".join(re.escape(path) for path in _PATHS.values()) + ")/)[A-Za-z0-9_.~-]+"
+)
+_MASK = "…"
 
 
 class LinkAction(StrEnum):
@@ -184,6 +191,28 @@ def _decode_id(text: str) -> str | None:
     return str(uuid.UUID(bytes=raw)) if len(raw) == 16 else None
 
 
+def mask_links(text: str) -> str:
+    """``text`` with the token of each ack and silence link replaced by "…".
+
+    For showing a notification to someone who may not follow its links (a dead letter
+    in the API or the console): the rest of the URL stays readable, so one still sees
+    that a link was there and where it pointed.
+    """
+    return _LINK_TOKEN.sub(lambda match: match.group(1) + _MASK, text)
+
+
+def mask_links_in(value: object) -> object:
+    """``value`` (decoded JSON: dicts, lists, scalars) with ``mask_links`` applied to
+    every string in it, keys included."""
+    if isinstance(value, str):
+        return mask_links(value)
+    if isinstance(value, dict):
+        return {mask_links_in(key): mask_links_in(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_links_in(item) for item in value]
+    return value
+
+
 def used_key(token: str) -> str:
     """The Redis key that marks ``token`` used: a digest, so Redis never holds a link."""
     return _USED_PREFIX + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
@@ -192,10 +221,13 @@ def used_key(token: str) -> str:
 def claim_once(client: redis.Redis, claim: LinkClaim, ttl_seconds: float) -> bool:
     """True the first time ``claim``'s token is claimed; False every time after.
 
-    ``ttl_seconds`` is how long the mark is kept: at least as long as the link stays
-    valid (the signer's ``ttl_seconds``), after which the signature refuses it anyway.
+    ``ttl_seconds`` is the signer's: a link verifies until ``issued_at + ttl_seconds``,
+    and ``issued_at`` may be up to the clock skew ahead of now. The mark is kept for
+    ``ttl_seconds`` plus that skew, so it outlives every moment ``verify`` would still
+    accept the token, and a used link is never accepted again.
     """
-    marked = client.set(used_key(claim.token), claim.alert_id, nx=True, ex=_seconds(ttl_seconds))
+    ex = _seconds(ttl_seconds + _CLOCK_SKEW)
+    marked = client.set(used_key(claim.token), claim.alert_id, nx=True, ex=ex)
     return bool(marked)
 
 

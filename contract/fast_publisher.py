@@ -113,6 +113,8 @@ def notification_args(notification: Notification) -> dict[str, object]:
         data[name] = {key: getattr(value, key) for key in nested}
     # Plain text, as to_dict() gives: saferepr's fast path takes exact str only.
     data["transition"] = str(notification.transition)
+    if not notification.links:
+        del data["links"]  # as to_dict(): an older worker refuses the key (rolling upgrades)
     return data
 
 

@@ -8,7 +8,7 @@ only this JSON-safe record; credentials live in the worker's channel settings
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -116,12 +116,22 @@ class Notification:
         # The plain text (str() of a StrEnum is exactly a str), so that every encoder (json,
         # kombu, Celery's saferepr) writes it as before the enum.
         data["transition"] = str(self.transition)
+        if not self.links:
+            # Rolling upgrades: a worker from before links refuses a payload with the key,
+            # so a notification without links is written exactly as before them.
+            del data["links"]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Notification:  # Any: a task's decoded JSON
-        values = dict(data)
+        # Keys this version does not know are dropped, silently: in a rolling upgrade the
+        # bridge goes first, and a newer bridge's field must not fail an older worker's
+        # task (the field is lost on this worker only; the message itself is rendered).
+        values = {key: value for key, value in data.items() if key in _FIELDS}
         values["source"] = Source(**values["source"])
         if "transition" in values:
             values["transition"] = TransitionKind(values["transition"])
         return cls(**values)
+
+
+_FIELDS = frozenset(f.name for f in fields(Notification))

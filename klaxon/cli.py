@@ -184,18 +184,20 @@ def _start_heartbeat(config: Any, bridge: Any, settings: Settings) -> None:
 def worker(ctx: click.Context, queues: str | None) -> None:
     """Start a Celery worker for notification queues (extra options go to Celery)."""
     from contract.ack_links import LinkSetupError
-    from contract.queues import queue_for
+    from contract.queues import SWEEP_QUEUE, queue_for
     from tasks import app
     from tasks.app_instance import runtime
     from tasks.channels import CHANNELS
 
-    try:
-        runtime.links  # noqa: B018 - the sweep signs links: refuse a half-set environment now
-    except LinkSetupError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-
-    queues = queues or ",".join([*(queue_for(name) for name in CHANNELS), "klaxon.sweep"])
+    queues = queues or ",".join([*(queue_for(name) for name in CHANNELS), SWEEP_QUEUE])
+    if SWEEP_QUEUE in (name.strip() for name in queues.split(",")):
+        # Only the sweep renders (reminders, escalation, no-data) and so signs links: a
+        # channel worker sends what the bridge signed and needs no secret.
+        try:
+            runtime.links  # noqa: B018 - refuse a half-set environment now, not at a sweep
+        except LinkSetupError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
     from tasks.metrics_multiproc import prepare_multiproc_dir
 
     # Before worker_main: Celery's CLI imports Flower, which imports prometheus_client,

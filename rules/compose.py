@@ -25,15 +25,22 @@ def compose(
     values: Mapping[str, object] | None = None,
     alert: JsonObject | None = None,
     links: LinkSigner | None = None,
+    acknowledgeable: bool = True,
 ) -> list[Notification]:
     """``links`` signs the ack and silence links of the alert ``values["alert_id"]``
-    names (None: links are off); a notification without an alert id carries none."""
+    names (None: links are off); a notification without an alert id carries none.
+    ``acknowledgeable`` False: the alert has no ack record (range levels, no-data), so
+    it gets the silence link only and ``{ack_url}`` renders empty."""
     # Lifecycle values (current_value, metric, threshold, duration) describe the alert and
     # win over same-named event fields; the rule's own names only fill gaps, and
     # {ack_url} and {silence_url} render empty when there is no link.
     # A resolved alert has nothing left to ack or silence: its message carries no links.
     closing = transition in _CLOSING
-    urls = alert_links(links, values.get("alert_id")) if values and not closing else {}
+    urls = (
+        alert_links(links, values.get("alert_id"), acknowledgeable)
+        if values and not closing
+        else {}
+    )
     context: Mapping[str, object] = event
     if values:
         context = {**event, **values, **placeholder_values(urls)} if urls else {**event, **values}

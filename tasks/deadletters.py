@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import redis
 
+from contract.ack_links import mask_links, mask_links_in
 from contract.queues import DEAD_LETTERS_KEY
 from contract.redis_replies import texts
 
@@ -46,6 +47,22 @@ class DeadLetter:
     @classmethod
     def from_json(cls, text: str | bytes) -> DeadLetter:
         return cls(**json.loads(text))
+
+    def masked(self) -> DeadLetter:
+        """This letter as shown to a reader (API, console): the token of every ack and
+        silence link hidden (contract.ack_links.mask_links).
+
+        A link acks or silences in one click for whoever holds it; someone who may read
+        dead letters need not be someone who may ack. The message, the error and every
+        string of the stored notification (links, variants, subject, event) are masked;
+        the record in Redis is untouched, so a requeue still sends working links.
+        """
+        return replace(
+            self,
+            message=mask_links(self.message),
+            error=mask_links(self.error),
+            notification={key: mask_links_in(value) for key, value in self.notification.items()},
+        )
 
 
 class DeadLetterStore:

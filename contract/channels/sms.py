@@ -40,9 +40,13 @@ def sms_body(message: str, ack_url: str = "") -> str:
     """The text sent: the message cut to Twilio's 1,600 characters (an ellipsis when cut).
 
     ``ack_url`` (the alert's one-click ack link, contract.ack_links) goes at the end as
-    `` Ack: <url>``; when the whole does not fit, the message is cut, never the link: a
-    cut link acks nothing.
+    `` Ack: <url>``, unless the template already put it in the message (``{ack_url}``):
+    one link, not the same one twice. When the whole does not fit, the message is cut,
+    never the added link: a cut link acks nothing (so a message too long to send whole
+    gets the suffix even when its own copy of the link is about to be cut off).
     """
+    if ack_url and ack_url in message and len(message) <= MAX_BODY:
+        return message
     suffix = f" Ack: {ack_url}" if ack_url else ""
     room = MAX_BODY - len(suffix)
     if room <= 1:  # a link this long leaves no room for the text: send the message alone

@@ -38,9 +38,18 @@ _LINK_LABELS = (("ack", "Acknowledge"), ("silence", "Silence 1h"))
 _HTML_LINK = '<a href="{url}">{label}</a>'
 
 
-def _links_text(links: Mapping[str, str]) -> str:
-    """The plain part's links, one a line after a blank line; empty without links."""
-    lines = [f"{label}: {links[key]}" for key, label in _LINK_LABELS if links.get(key)]
+def _links_text(links: Mapping[str, str], message: str) -> str:
+    """The plain part's links, one a line after a blank line; empty without links.
+
+    A link the template already put in ``message`` ({ack_url}, {silence_url}) is not
+    repeated: the reader sees each URL once. (The HTML part keeps its labelled links:
+    they show no URL, and a button is easier to hit than a URL in the text.)
+    """
+    lines = [
+        f"{label}: {links[key]}"
+        for key, label in _LINK_LABELS
+        if links.get(key) and links[key] not in message
+    ]
     return "\n\n" + "\n".join(lines) if lines else ""
 
 
@@ -68,7 +77,9 @@ def build_message(
     message["Auto-Submitted"] = "auto-generated"
     message["X-Klaxon-Rule"] = notification.rule_id
     message["X-Klaxon-Priority"] = notification.priority
-    message.set_content(notification.message + _links_text(notification.links))
+    message.set_content(
+        notification.message + _links_text(notification.links, notification.message)
+    )
     # The bridge renders the "html" variant with event values escaped; a task from before
     # the variant existed falls back to the escaped plain message.
     body = notification.variants.get("html") or html.escape(notification.message)

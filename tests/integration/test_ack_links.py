@@ -110,3 +110,26 @@ def test_a_bridge_with_a_public_url_and_no_secret_refuses_to_start(
     )
     assert done.returncode == 2
     assert "error: KLAXON_PUBLIC_URL is set but KLAXON_CONSOLE_SECRET is not" in done.stderr
+
+
+def test_a_channel_worker_starts_without_the_secret_and_the_sweep_worker_does_not(
+    stack: Stack, write_config: Callable[..., Path], sink: HttpSink
+) -> None:
+    """KLAXON_PUBLIC_URL in a shared environment, the secret only where links are signed:
+    a channel worker (it signs nothing) starts; a worker of the sweep queue refuses."""
+    config = write_config({"webhook": {"url": sink.url("/hook")}}, [])
+    half_set = {"KLAXON_PUBLIC_URL": PUBLIC, "KLAXON_CONSOLE_SECRET": ""}
+    channel = stack.process(config, "worker", "-Q", "notify.webhook", "-c", "1", **half_set)
+    channel.wait_for_log(" ready.", timeout=60)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "klaxon", "worker", "-Q", "notify.webhook,klaxon.sweep"],
+        cwd=ROOT,
+        env=stack.env(config, **half_set),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "error: KLAXON_PUBLIC_URL is set but KLAXON_CONSOLE_SECRET is not" in done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,6 +86,27 @@ def _letter(letter_id: str) -> DeadLetter:
     )  # fmt: skip
 
 
+# A dead letter whose message and payload carry one-click links (contract.ack_links).
+_ACK = "https://klaxon.example.com/ack/C3xPXo0qXBueP2p7jJ0OHw.aw86mw.K4aS5AbjU6pBjSBLZzkvnYnk"
+_SILENCE = "https://klaxon.example.com/silence-link/C3xPXo0qXBueP2p7jJ0OHw.aw86mw.Zm9vYmFy"
+_TOKENS = (_ACK.rsplit("/", 1)[1], _SILENCE.rsplit("/", 1)[1])
+
+
+def _linked_letter(letter_id: str) -> DeadLetter:
+    message = f"Plate ABC123. Ack: {_ACK}"
+    return dataclasses.replace(
+        _letter(letter_id),
+        message=message,
+        notification={
+            "id": letter_id,
+            "channel": "webhook",
+            "message": message,
+            "variants": {"html": message},
+            "links": {"ack": _ACK, "silence": _SILENCE},
+        },
+    )
+
+
 def _history(client: redis.Redis, app: FastAPI) -> None:
     """Two alerts (one resolved, acknowledged first) and a notification sent at the third try."""
     records: list[outbox.Record] = []
@@ -159,6 +181,27 @@ def test_a_read_token_gets_403_on_requeue_and_a_write_token_requeues(
     assert _client(app, READ).delete("/api/v1/dead-letters/d2").status_code == 403
     assert _client(app, WRITE).delete("/api/v1/dead-letters/d2").json() == {"purged": "d2"}
     assert _client(app).get("/api/v1/dead-letters").json() == {"items": []}
+
+
+def test_dead_letters_are_listed_without_link_tokens(
+    app: FastAPI, redis_client: redis.Redis
+) -> None:
+    """A reader sees that a letter had ack and silence links, never their tokens; the
+    stored letter keeps them, so a requeue sends links that work."""
+    store = DeadLetterStore(redis_client)
+    store.add(_linked_letter("d1"))
+    (listed,) = _client(app).get("/api/v1/dead-letters").json()["items"]
+    one = _client(app).get("/api/v1/dead-letters/d1").json()
+    for shown in (listed, one):
+        text = json.dumps(shown)
+        assert not [token for token in _TOKENS if token in text]
+        assert shown["message"] == "Plate ABC123. Ack: https://klaxon.example.com/ack/\u2026"
+        assert shown["notification"]["links"] == {
+            "ack": "https://klaxon.example.com/ack/\u2026",
+            "silence": "https://klaxon.example.com/silence-link/\u2026",
+        }
+    stored = store.get("d1")
+    assert stored is not None and stored.notification["links"]["ack"] == _ACK
 
 
 def test_errors_are_json_naming_the_field(app: FastAPI) -> None:

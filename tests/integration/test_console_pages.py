@@ -3,6 +3,7 @@ real Redis and a real SQLite history (tests/browser drives them in Chromium)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -64,6 +65,27 @@ def letter(letter_id: str, channel: str = "webhook", error: str = "answered 400"
         last_failure_at=1_700_000_060.0,
         notification={"id": letter_id, "channel": channel, "message": "seen gate-2"},
     )  # fmt: skip
+
+
+# A dead letter whose message and payload carry one-click links (contract.ack_links).
+_ACK = "https://klaxon.example.com/ack/C3xPXo0qXBueP2p7jJ0OHw.aw86mw.K4aS5AbjU6pBjSBLZzkvnYnk"
+_SILENCE = "https://klaxon.example.com/silence-link/C3xPXo0qXBueP2p7jJ0OHw.aw86mw.Zm9vYmFy"
+_TOKENS = (_ACK.rsplit("/", 1)[1], _SILENCE.rsplit("/", 1)[1])
+
+
+def _linked_letter(letter_id: str) -> DeadLetter:
+    message = f"Plate ABC123. Ack: {_ACK}"
+    return dataclasses.replace(
+        letter(letter_id),
+        message=message,
+        notification={
+            "id": letter_id,
+            "channel": "webhook",
+            "message": message,
+            "variants": {"html": message},
+            "links": {"ack": _ACK, "silence": _SILENCE},
+        },
+    )
 
 
 def record_deliveries(client: redis.Redis, app: FastAPI, count: int = 1) -> None:
@@ -149,6 +171,19 @@ def test_every_page_shows_its_data_to_a_read_user_without_a_state_changing_butto
     assert 'data-action="requeue-all"' in writer.get("/dead-letters").text
     assert 'data-action="purge"' in writer.get("/dead-letters/d1").text
     assert 'data-action="create-silence"' in writer.get("/silences/new").text
+
+
+def test_dead_letter_pages_show_no_link_tokens(app: FastAPI, redis_client: redis.Redis) -> None:
+    """The list and the letter page show where a link pointed, never its token."""
+    DeadLetterStore(redis_client).add(_linked_letter("d1"))
+    reader = signed_in(app, "rob")
+    for path in ("/dead-letters", "/dead-letters/d1"):
+        page = reader.get(path)
+        assert page.status_code == 200, (path, page.text)
+        assert not [token for token in _TOKENS if token in page.text], path
+    assert "https://klaxon.example.com/silence-link/\u2026" in unescape(
+        reader.get("/dead-letters/d1").text
+    )
 
 
 @pytest.mark.parametrize(

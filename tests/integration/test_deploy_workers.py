@@ -230,3 +230,31 @@ def test_alert_rules_notice_a_bridge_or_worker_service_that_is_gone() -> None:
     assert discovered == {worker.name for worker in compose_workers()}
     for service in discovered:
         assert {"job": "klaxon-workers", "service": service} in selectors, service
+
+
+def _sweep_worker_env_names() -> dict[str, set[str]]:
+    """The environment variable names each deployment gives the worker of klaxon.sweep."""
+    found: dict[str, set[str]] = {}
+    services: dict[str, dict[str, Any]] = yaml.safe_load(COMPOSE.read_text())["services"]
+    for name, service in services.items():
+        argv = [str(part) for part in service.get("command") or []]
+        if _is_worker(argv) and "klaxon.sweep" in argv:
+            found[f"compose {name}"] = set(service.get("environment") or {})
+    for document in yaml.safe_load_all(KUBERNETES.read_text()):
+        if not document or document["kind"] != "Deployment":
+            continue
+        for container in document["spec"]["template"]["spec"]["containers"]:
+            argv = [str(part) for part in container.get("command", [])]
+            if _is_worker(argv) and "klaxon.sweep" in argv:
+                names = {item["name"] for item in container.get("env", [])}
+                found[f"kubernetes {document['metadata']['name']}"] = names
+    return found
+
+
+def test_the_sweep_worker_gets_the_console_secret() -> None:
+    """The sweep signs the links of reminders and no-data alerts: where KLAXON_PUBLIC_URL
+    may be set, its worker also gets KLAXON_CONSOLE_SECRET (channel workers need none)."""
+    found = _sweep_worker_env_names()
+    assert {key.split()[0] for key in found} == {"compose", "kubernetes"}
+    for where, names in found.items():
+        assert "KLAXON_CONSOLE_SECRET" in names, where

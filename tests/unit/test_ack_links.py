@@ -14,6 +14,8 @@ from contract.ack_links import (
     LinkSetupError,
     LinkSigner,
     claim_once,
+    mask_links,
+    mask_links_in,
     signer_from,
     used_key,
 )
@@ -149,7 +151,7 @@ def test_claim_once_is_true_the_first_time_only(redis_client: redis.Redis) -> No
     assert claim_once(redis_client, claim, 3600) is False
     key = used_key(token)
     assert token not in key
-    assert 3590 <= int(redis_client.ttl(key)) <= 3600
+    assert 3590 <= int(redis_client.ttl(key)) <= 3660
     other = signer(clock).verify(token_of(signer(clock).silence_url(ALERT)), LinkAction.SILENCE)
     assert claim_once(redis_client, other, 3600) is True
 
@@ -216,3 +218,43 @@ def test_the_console_secret_is_masked_in_logs() -> None:
     RedactingFilter(registry).filter(record)
     assert record.getMessage() == "secret is ***"
     assert PUBLIC in registry.redact(PUBLIC)
+
+
+def test_a_used_link_stays_used_as_long_as_it_would_verify(redis_client: redis.Redis) -> None:
+    """A token stamped a minute ahead (clock skew) verifies until issued_at + ttl; the
+    used-mark, set when it is claimed at once, lasts at least that long."""
+    console_clock = Clock(now=T0)
+    console = signer(console_clock)
+    token = token_of(signer(Clock(now=T0 + 60)).ack_url(ALERT))
+    claim = console.verify(token, LinkAction.ACK)
+    assert claim_once(redis_client, claim, console.ttl_seconds) is True
+    # The last moment verify still accepts the token, on the injected clock.
+    console_clock.now = claim.issued_at + console.ttl_seconds
+    assert console.verify(token, LinkAction.ACK).alert_id == ALERT
+    still_needed = console_clock.now - T0
+    assert int(redis_client.ttl(used_key(token))) >= still_needed - 1
+    assert claim_once(redis_client, claim, console.ttl_seconds) is False
+
+
+def test_mask_links_hides_the_token_and_keeps_the_rest() -> None:
+    """Each /ack/<token> and /silence-link/<token> loses its token; the URL stays readable."""
+    made = signer(Clock(now=T0))
+    ack, silence = made.ack_url(ALERT), made.silence_url("plain id ~ with text")
+    text = f"Hot. Ack: {ack} or <{silence}|Silence 1h>, see https://x.example/acks/1"
+    assert mask_links(text) == (
+        f"Hot. Ack: {PUBLIC}/ack/\u2026 or <{PUBLIC}/silence-link/\u2026|Silence 1h>, "
+        "see https://x.example/acks/1"
+    )
+    assert token_of(ack) not in mask_links(ack)
+    assert mask_links("no links here") == "no links here"
+
+
+def test_mask_links_in_reaches_every_string_of_a_payload() -> None:
+    """Nested dicts and lists: every string is masked, other values are kept."""
+    url = signer(Clock(now=T0)).ack_url(ALERT)
+    payload = {"links": {"ack": url}, "variants": [url, 3, None], "n": 1.5}
+    assert mask_links_in(payload) == {
+        "links": {"ack": f"{PUBLIC}/ack/\u2026"},
+        "variants": [f"{PUBLIC}/ack/\u2026", 3, None],
+        "n": 1.5,
+    }

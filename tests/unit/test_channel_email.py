@@ -202,6 +202,24 @@ def test_links_are_in_both_parts_escaped_in_the_html(plain: SmtpServer) -> None:
     )
 
 
+def test_a_link_already_in_the_message_is_not_repeated_in_the_text(plain: SmtpServer) -> None:
+    """{ack_url} in the template: the text part lists only the silence link after it; the
+    HTML part keeps both labelled links (they show no URL)."""
+    ack = "https://klaxon.example.com/ack/tok"
+    silence = "https://klaxon.example.com/silence-link/tok"
+    notification = sample_notification(
+        message=f"Plate ABC123. Ack: {ack}", links={"ack": ack, "silence": silence}
+    )
+    channel_for(plain).send(notification, MemoryLedger())
+    message = plain.mail[0].message
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    assert text.get_content() == f"Plate ABC123. Ack: {ack}\n\nSilence 1h: {silence}\n"
+    assert text.get_content().count(ack) == 1
+    assert f'<a href="{ack}">Acknowledge</a>' in html.get_content()
+
+
 def test_rule_recipients_override_the_defaults(plain: SmtpServer) -> None:
     """A rule's recipients replace the channel's list, in the envelope and the To header."""
     notification = sample_notification(recipients=["x@example.com", "y@example.com"])

@@ -152,6 +152,20 @@ def test_the_ack_link_ends_the_body_and_is_never_cut(server: TwilioServer) -> No
     assert sms_body("text", "h" * 1600) == "text"
 
 
+def test_an_ack_link_already_in_the_message_is_not_added_again(server: TwilioServer) -> None:
+    """A template with {ack_url} already carries the link: no " Ack: <url>" suffix."""
+    ack = "https://klaxon.example.com/ack/C3xPXo0qXBueP2p7jJ0OHw.aw86mw.K4aS5AbjU6pBjSBLZzkvnYnk"
+    message = f"ABC123 at gate-3. Ack: {ack}"
+    channel_for(server, to_numbers=[ONE]).send(
+        sample_notification("sms", message=message, links={"ack": ack, "silence": "s"}),
+        MemoryLedger(),
+    )
+    assert [m["Body"] for m in server.messages] == [message]
+    # Too long to send whole, its own copy would be cut: the suffix keeps one link whole.
+    long = f"{ack} " + "x" * 2000
+    assert sms_body(long, ack).endswith(f"… Ack: {ack}")
+
+
 def test_rule_recipients_and_ledger_choose_the_numbers(server: TwilioServer) -> None:
     """A rule's numbers replace the defaults; numbers already in the ledger are skipped."""
     notification = sample_notification("sms", recipients=["+15557770001", "+15557770002"])

@@ -55,7 +55,21 @@ rules:
     notify: [webhook]
     no_data_seconds: 60
     message_template: "Gate {gate}: {alert_id} {ack_url}"
-    no_data_template: "Gate {device_id} silent: {ack_url}"
+    no_data_template: "Gate {device_id} silent: {silence_url}"
+"""
+
+# A range rule: its level alerts have no ack record, so they carry a silence link only.
+RANGE_RULES = """\
+notifications:
+  webhook: {url: "http://127.0.0.1:9/hook"}
+rules:
+  - id: tank
+    type: range
+    source: plates
+    metric: temp
+    notify: [webhook]
+    levels: [{severity: warning, low: 25, high: 27}]
+    message_template: "Tank {device_id}: ack [{ack_url}] silence [{silence_url}]"
 """
 
 
@@ -126,7 +140,8 @@ def test_stateful_alerts_reminders_and_no_data_alerts_carry_links(
 ) -> None:
     """A trigger, a reminder of the hit (the sweep) and a no-data alert each link to their
     own alert."""
-    path = rules_file(tmp_path)
+    text = RULES.replace("silent: {silence_url}", "silent: [{ack_url}] {silence_url}")
+    path = rules_file(tmp_path, text)
     config = load_config(path)
     pipeline = build_pipeline(config, linked_settings(path), redis_client, clock)
     (trigger,) = [n for n in batch(pipeline) if n.rule_id == "gate"]
@@ -151,8 +166,48 @@ def test_stateful_alerts_reminders_and_no_data_alerts_carry_links(
     raised = raise_due(stateful, Lifecycle(redis_client), clock.now, pipeline.links)
     (silent,) = raised.notifications
     assert silent.alert is not None
-    assert silent.message == f"Gate north silent: {silent.links['ack']}"
+    # A no-data alert has no ack record: the silence link only, {ack_url} empty.
+    assert list(silent.links) == ["silence"]
+    assert silent.message == f"Gate north silent: [] {silent.links['silence']}"
     assert verify(silent.links["silence"], LinkAction.SILENCE, clock) == silent.alert["id"]
+
+
+def test_a_range_level_alert_carries_only_a_silence_link(
+    tmp_path: Path, redis_client: redis.Redis, clock: Clock
+) -> None:
+    """A range rule's alert cannot be acknowledged: no ack link, {ack_url} renders empty."""
+    path = rules_file(tmp_path, RANGE_RULES)
+    pipeline = build_pipeline(load_config(path), linked_settings(path), redis_client, clock)
+    reading = {"device_id": "north", "metric": "temp", "value": 30, "timestamp": T0 * 1000}
+    event = json.dumps(reading).encode()
+    (raised,) = pipeline.process([FakeMessage(TOPIC, 0, 7, event)]).notifications
+    assert raised.alert is not None
+    assert list(raised.links) == ["silence"]
+    assert raised.message == f"Tank north: ack [] silence [{raised.links['silence']}]"
+    assert verify(raised.links["silence"], LinkAction.SILENCE, clock) == raised.alert["id"]
+
+
+def test_check_warns_about_ack_links_of_alerts_that_cannot_be_acked(tmp_path: Path) -> None:
+    """{ack_url} in a range rule's templates or a no-data template always renders empty."""
+    extra = RANGE_RULES.split("rules:\n", 1)[1].replace(
+        'message_template: "Tank', 'subject_template: "{ack_url}"\n    message_template: "Tank'
+    )
+    text = RULES.replace("silent: {silence_url}", "silent: {ack_url}") + extra
+    _, problems = check_config(rules_file(tmp_path, text))
+    range_says = (
+        "{ack_url} always renders empty here: a range rule's level alert cannot be "
+        "acknowledged, only silenced (use {silence_url})"
+    )
+    assert [(p.rule_id, p.field, p.message) for p in problems if p.warning][1:] == [
+        (
+            "gate",
+            "rules[2].no_data_template",
+            "{ack_url} always renders empty here: a no-data alert cannot be acknowledged, "
+            "only silenced (use {silence_url})",
+        ),
+        ("tank", "rules[3].message_template", range_says),
+        ("tank", "rules[3].subject_template", range_says),
+    ]
 
 
 def test_without_a_public_url_nothing_is_signed(
@@ -245,7 +300,7 @@ def test_klaxon_check_warns_when_no_links_are_signed(tmp_path: Path) -> None:
             ("hit", "rules[0].message_template", "ack_url"),
             ("hit", "rules[0].message_template", "silence_url"),
             ("gate", "rules[2].message_template", "ack_url"),
-            ("gate", "rules[2].no_data_template", "ack_url"),
+            ("gate", "rules[2].no_data_template", "silence_url"),
         )
     ]
     linked = runner.invoke(

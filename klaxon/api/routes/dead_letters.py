@@ -1,4 +1,8 @@
-"""Dead letters: list, read one, requeue one, purge one."""
+"""Dead letters: list, read one, requeue one, purge one.
+
+Letters are shown with their ack and silence links masked (``DeadLetter.masked``): a
+reader of dead letters may not be allowed to ack or silence.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ def dead_letters(
     store = DeadLetterStore(services_of(request).redis)
     return schemas.DeadLetterList(
         items=[
-            schemas.DeadLetter.model_validate(letter)
+            schemas.DeadLetter.model_validate(letter.masked())
             for letter in store
             if (channel is None or letter.channel == channel)
             and (rule_id is None or letter.rule_id == rule_id)
@@ -40,7 +44,7 @@ def dead_letter(request: Request, _: Read, letter_id: PathId) -> schemas.DeadLet
     letter = DeadLetterStore(services_of(request).redis).get(letter_id)
     if letter is None:
         raise ApiError(404, f"no dead letter {letter_id!r}", "path.letter_id")
-    return schemas.DeadLetter.model_validate(letter)
+    return schemas.DeadLetter.model_validate(letter.masked())
 
 
 @router.post(

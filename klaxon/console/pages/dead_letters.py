@@ -27,7 +27,8 @@ router = APIRouter()
 def dead_letters(
     request: Request, session: Viewer, channel: Annotated[str, Query(max_length=200)] = ""
 ) -> HTMLResponse:
-    letters = list(DeadLetterStore(services_of(request).redis))
+    # Link tokens masked: a viewer need not be allowed to ack or silence (DeadLetter.masked).
+    letters = [letter.masked() for letter in DeadLetterStore(services_of(request).redis)]
     per_channel = Counter(letter.channel for letter in letters)
     shown = [letter for letter in letters if not channel or letter.channel == channel]
     shown.reverse()  # the store is oldest first; the newest failure matters most
@@ -44,7 +45,7 @@ def dead_letters(
 
 @router.get("/dead-letters/{letter_id}", response_class=HTMLResponse)
 def dead_letter(request: Request, session: Viewer, letter_id: str) -> HTMLResponse:
-    letter = _letter(request, letter_id)
+    letter = _letter(request, letter_id).masked()
     secrets = _secrets()
     return page(
         request,
@@ -52,7 +53,10 @@ def dead_letter(request: Request, session: Viewer, letter_id: str) -> HTMLRespon
         nav="Dead letters",
         letter=letter,
         error=secrets.redact(letter.error),
-        payload=secrets.redact(json.dumps(letter.notification, indent=2, sort_keys=True)),
+        # ensure_ascii=False: a masked link reads ".../ack/…", not ".../ack/\u2026".
+        payload=secrets.redact(
+            json.dumps(letter.notification, indent=2, sort_keys=True, ensure_ascii=False)
+        ),
         now=time.time(),
     )
 
