@@ -28,9 +28,9 @@ from typing import Literal
 import redis
 from itsdangerous import BadSignature, TimestampSigner
 
-from contract.settings import Settings
+from contract.settings import DEFAULT_LINK_TTL, Settings
 
-DEFAULT_TTL = 24 * 3600.0
+DEFAULT_TTL = DEFAULT_LINK_TTL  # KLAXON_LINK_TTL unset
 
 # Where each action's link points under KLAXON_PUBLIC_URL (the console serves them).
 _PATHS = {"ack": "ack", "silence": "silence-link"}
