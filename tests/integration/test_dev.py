@@ -174,7 +174,8 @@ def test_dev_demo_delivers_every_channel_and_a_resolve(start_dev: Any) -> None:
 
     (hit, *_) = wait_until(hotlisted, 60, 0.5, "the demo's fuzzy hotlist hit")
     assert "(reported stolen 2026-11-28, case 4471): read 5TL0G5" in hit, hit
-    assert hit.endswith("confusable match"), hit
+    # The hit is acknowledgeable: its message ends with a signed link to the console.
+    assert re.search(r"confusable match\. Ack: http://127\.0\.0\.1:\d+/ack/\S+$", hit), hit
 
     # The reef: a warning, then a critical of the same alert, and a trend alert.
     def reef() -> dict[str, list[str]]:

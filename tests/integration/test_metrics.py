@@ -387,13 +387,16 @@ def test_worker_without_a_multiproc_dir_makes_one_and_removes_it(
 ) -> None:
     """Without PROMETHEUS_MULTIPROC_DIR the worker counts the same, in a temp dir it removes."""
     config = metrics_config(write_config, sink)
+    started = time.time()
     worker, port, env = start_worker(stack, config, pool, concurrency)
     send_and_count(worker, port, env, sink, redis_client)
     pids = pids_of(worker)
+    # A dir left by a worker killed earlier (another test, another run) may hold files of
+    # a pid this worker now reuses: only a dir made since this worker started is its own.
     made = {
         path.parent
         for path in Path(tempfile.gettempdir()).glob("klaxon-prometheus-*/*.db")
-        if int(path.stem.rsplit("_", 1)[1]) in pids
+        if int(path.stem.rsplit("_", 1)[1]) in pids and path.parent.stat().st_mtime >= started - 1
     }
     assert len(made) == 1, made
     assert worker.stop(timeout=30) == 0
