@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +24,8 @@ from klaxon.api.tokens import TokenConfigError, parse_tokens
 from tasks.deadletters import DeadLetter, DeadLetterStore
 from tests.support.databases import sqlite_url
 from tests.support.history import record_outbox
+from tests.support.links import ACK as ACK_URL
+from tests.support.links import TOKENS, with_links
 from tests.support.outbox import read_outbox
 
 READ = "read-token-0123456789abcdef"
@@ -86,25 +87,8 @@ def _letter(letter_id: str) -> DeadLetter:
     )  # fmt: skip
 
 
-# A dead letter whose message and payload carry one-click links (contract.ack_links).
-_ACK = "https://klaxon.example.com/ack/C3xPXo0qXBueP2p7jJ0OHw.aw86mw.K4aS5AbjU6pBjSBLZzkvnYnk"
-_SILENCE = "https://klaxon.example.com/silence-link/C3xPXo0qXBueP2p7jJ0OHw.aw86mw.Zm9vYmFy"
-_TOKENS = (_ACK.rsplit("/", 1)[1], _SILENCE.rsplit("/", 1)[1])
-
-
 def _linked_letter(letter_id: str) -> DeadLetter:
-    message = f"Plate ABC123. Ack: {_ACK}"
-    return dataclasses.replace(
-        _letter(letter_id),
-        message=message,
-        notification={
-            "id": letter_id,
-            "channel": "webhook",
-            "message": message,
-            "variants": {"html": message},
-            "links": {"ack": _ACK, "silence": _SILENCE},
-        },
-    )
+    return with_links(_letter(letter_id))
 
 
 def _history(client: redis.Redis, app: FastAPI) -> None:
@@ -194,14 +178,14 @@ def test_dead_letters_are_listed_without_link_tokens(
     one = _client(app).get("/api/v1/dead-letters/d1").json()
     for shown in (listed, one):
         text = json.dumps(shown)
-        assert not [token for token in _TOKENS if token in text]
+        assert not [token for token in TOKENS if token in text]
         assert shown["message"] == "Plate ABC123. Ack: https://klaxon.example.com/ack/\u2026"
         assert shown["notification"]["links"] == {
             "ack": "https://klaxon.example.com/ack/\u2026",
             "silence": "https://klaxon.example.com/silence-link/\u2026",
         }
     stored = store.get("d1")
-    assert stored is not None and stored.notification["links"]["ack"] == _ACK
+    assert stored is not None and stored.notification["links"]["ack"] == ACK_URL
 
 
 def test_errors_are_json_naming_the_field(app: FastAPI) -> None:

@@ -3,7 +3,6 @@ real Redis and a real SQLite history (tests/browser drives them in Chromium)."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import re
@@ -38,6 +37,7 @@ from tests.support.console import (
     signed_in,
 )
 from tests.support.history import record_outbox
+from tests.support.links import TOKENS, with_links
 
 OTHER = "5b7e2c1a-0000-4000-8000-000000000002"
 # What only a write user may press: none of these may reach a read user's page.
@@ -67,25 +67,8 @@ def letter(letter_id: str, channel: str = "webhook", error: str = "answered 400"
     )  # fmt: skip
 
 
-# A dead letter whose message and payload carry one-click links (contract.ack_links).
-_ACK = "https://klaxon.example.com/ack/C3xPXo0qXBueP2p7jJ0OHw.aw86mw.K4aS5AbjU6pBjSBLZzkvnYnk"
-_SILENCE = "https://klaxon.example.com/silence-link/C3xPXo0qXBueP2p7jJ0OHw.aw86mw.Zm9vYmFy"
-_TOKENS = (_ACK.rsplit("/", 1)[1], _SILENCE.rsplit("/", 1)[1])
-
-
 def _linked_letter(letter_id: str) -> DeadLetter:
-    message = f"Plate ABC123. Ack: {_ACK}"
-    return dataclasses.replace(
-        letter(letter_id),
-        message=message,
-        notification={
-            "id": letter_id,
-            "channel": "webhook",
-            "message": message,
-            "variants": {"html": message},
-            "links": {"ack": _ACK, "silence": _SILENCE},
-        },
-    )
+    return with_links(letter(letter_id))
 
 
 def record_deliveries(client: redis.Redis, app: FastAPI, count: int = 1) -> None:
@@ -180,7 +163,7 @@ def test_dead_letter_pages_show_no_link_tokens(app: FastAPI, redis_client: redis
     for path in ("/dead-letters", "/dead-letters/d1"):
         page = reader.get(path)
         assert page.status_code == 200, (path, page.text)
-        assert not [token for token in _TOKENS if token in page.text], path
+        assert not [token for token in TOKENS if token in page.text], path
     assert "https://klaxon.example.com/silence-link/\u2026" in unescape(
         reader.get("/dead-letters/d1").text
     )
