@@ -47,6 +47,10 @@ COUNTS_KEY = "klaxon:stats:alert-actions"
 RECORD_TTL_SECONDS = 90 * 24 * 3600
 
 
+# What a person does to an alert, as the CLI, the API and the console name it.
+ACTIONS = (Kind.ACK, Kind.UNACK, Kind.REJECT)
+
+
 class AckState(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
@@ -254,15 +258,17 @@ class AckBook:
         pipe.execute()
 
     def ack(self, alert_id: str, by: str, comment: str, at: float) -> AckState:
-        return self._apply(Kind.ACK, alert_id, by, comment, at)
+        return self.act(Kind.ACK, alert_id, by, comment, at)
 
     def unack(self, alert_id: str, by: str, comment: str, at: float) -> AckState:
-        return self._apply(Kind.UNACK, alert_id, by, comment, at)
+        return self.act(Kind.UNACK, alert_id, by, comment, at)
 
     def reject(self, alert_id: str, by: str, reason: str, at: float) -> AckState:
-        return self._apply(Kind.REJECT, alert_id, by, reason, at)
+        return self.act(Kind.REJECT, alert_id, by, reason, at)
 
-    def _apply(self, action: Kind, alert_id: str, by: str, note: str, at: float) -> AckState:
+    def act(self, action: Kind, alert_id: str, by: str, note: str, at: float) -> AckState:
+        """One of ``ACTIONS`` (the CLI, the API and the console name it); ``note`` is the
+        comment of an ack or unack, the reason of a reject."""
         reply = self._act(
             keys=[
                 record_key(alert_id),

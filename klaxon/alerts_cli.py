@@ -17,6 +17,7 @@ from alerts.acks import AckBook, AckError, AckRecord
 from alerts.humanize import duration
 from alerts.store import AlertEvent, AlertStore
 from contract.durations import Duration
+from contract.outbox import Kind
 from contract.settings import Settings
 from klaxon.history_cli import history_reader
 from klaxon.tables import table, when
@@ -130,8 +131,7 @@ def _act(action: str, alert_id: str, by: str | None, note: str) -> None:
     who = by or getpass.getuser()
     try:
         full_id = book.resolve_id(alert_id)
-        do = {"ack": book.ack, "unack": book.unack, "reject": book.reject}[action]
-        state = do(full_id, who, note, time.time())
+        state = book.act(Kind(action), full_id, who, note, time.time())
     except AckError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"alert {full_id}: {state.value} by {who}")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 
 from alerts.acks import AckBook, AckError, AckRecord, AckState
 from alerts.store import AlertEvent, AlertStore
+from contract.outbox import Kind
 from history.models import AlertEventRow
 from history.queries import AlertFilter
 from history.views import alert_view, timeline_view
@@ -98,11 +99,9 @@ def reject(
 
 def _act(client: redis.Redis, action: str, alert_id: str, by: str, note: str) -> schemas.AckResult:
     """One ack action by exact id (as alerts.acks does it for the CLI); errors as JSON."""
-    book = AckBook(client)
-    do = {"ack": book.ack, "unack": book.unack, "reject": book.reject}[action]
     at = time.time()
     try:
-        state = do(alert_id, by, note, at)
+        state = AckBook(client).act(Kind(action), alert_id, by, note, at)
     except AckError as exc:
         raise ApiError(_ACK_STATUS.get(exc.verdict, 409), str(exc), "path.alert_id") from None
     return schemas.AckResult(alert_id=alert_id, state=state.value, by=by, at=at)

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from alerts.acks import AckBook, AckError
+from alerts.acks import ACTIONS, AckBook, AckError
+from contract.outbox import Kind
 from klaxon.api.services import services_of
 from klaxon.console.guard import Refused, Viewer, Writer, local_path
 from klaxon.console.live_alerts import firing_rows
@@ -18,7 +19,7 @@ router = APIRouter()
 
 # What a person may give as a reason to reject a hit (the API takes any text).
 REJECT_REASONS = ("misread", "wrong-entry", "duplicate", "test")
-_ACTIONS = ("ack", "unack", "reject")
+_DONE = {Kind.ACK: "Acknowledged", Kind.UNACK: "Unacknowledged", Kind.REJECT: "Rejected"}
 
 
 _PRIORITY_ORDER = {"high": 0, "critical": 0, "medium": 1, "warning": 1, "low": 2}
@@ -61,16 +62,15 @@ def act(
     back: Annotated[str, Form()] = "/",
 ) -> RedirectResponse:
     """Ack, unack or reject as the signed-in user; the page says what happened."""
-    if action not in _ACTIONS:
+    if action not in ACTIONS:
         raise Refused(404, "No such action", f"{action!r} is not ack, unack or reject.")
     if action == "reject" and not note:
         raise Refused(422, "A reason is needed", "Choose why this hit is rejected.")
     assert session.user is not None  # a Writer is signed in
     book = AckBook(services_of(request).redis)
-    do = {"ack": book.ack, "unack": book.unack, "reject": book.reject}[action]
     try:
-        state = do(alert_id, session.user, note, time.time())
+        state = book.act(Kind(action), alert_id, session.user, note, time.time())
     except AckError as exc:
         return redirect(request, local_path(back), f"Not done: {exc}")
-    done = {"ack": "Acknowledged", "unack": "Unacknowledged", "reject": "Rejected"}[action]
+    done = _DONE[Kind(action)]
     return redirect(request, local_path(back), f"{done} {alert_id[:8]}: now {state.value}.")
