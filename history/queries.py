@@ -143,14 +143,24 @@ class History:
 
     def attempts(self, notification_id: str) -> list[AttemptRow]:
         """Every attempt of one notification, in the order they started."""
+        return self.attempts_of([notification_id]).get(notification_id, [])
+
+    def attempts_of(self, notification_ids: Sequence[str]) -> dict[str, list[AttemptRow]]:
+        """Every attempt of each notification, in the order they started: one query for a
+        page that shows many notifications (an alert's timeline)."""
         t = AttemptRow
+        found: dict[str, list[AttemptRow]] = {}
+        if not notification_ids:
+            return found
         with Session(self.engine) as session:
             query = (
                 select(t)
-                .where(t.notification_id == notification_id)
+                .where(t.notification_id.in_(notification_ids))
                 .order_by(t.started_at, t.finished_at, t.attempt_id)
             )
-            return list(session.scalars(query))
+            for row in session.scalars(query):
+                found.setdefault(row.notification_id, []).append(row)
+        return found
 
     def _page(self, query: Select[T], limit: int, at_name: str) -> Page[T]:
         limit = min(limit, MAX_PAGE)

@@ -81,6 +81,7 @@ def _steps(request: Request, alert_id: str, has_history: bool) -> list[Step]:
     notes = history.notifications(
         NotificationFilter(alert_id=alert_id), limit=MAX_NOTIFICATIONS
     ).items
+    attempts = history.attempts_of([n.id for n in notes])
     for n in notes:
         steps.append(
             Step(
@@ -91,7 +92,7 @@ def _steps(request: Request, alert_id: str, has_history: bool) -> list[Step]:
                 {"id": n.id, "transition": n.transition, "recipients": list(n.recipients)},
             )
         )
-        for number, attempt in enumerate(history.attempts(n.id), 1):
+        for number, attempt in enumerate(attempts.get(n.id, []), 1):
             steps.append(
                 Step(
                     attempt.started_at or attempt.finished_at or n.created_at,
