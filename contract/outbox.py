@@ -23,6 +23,7 @@ prepend ``LUA_APPEND``, generated below from the same constants.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,6 +35,8 @@ from redis.typing import EncodableT, FieldT
 
 from contract.jsonsafe import JsonObject
 from contract.notification import Notification
+
+log = logging.getLogger(__name__)
 
 OUTBOX_STREAM = "klaxon:outbox"
 # About 1 KiB an entry: the bound keeps a long database outage under ~1 GiB of Redis.
@@ -301,3 +304,14 @@ def append_batch(client: redis.Redis, records: list[Record]) -> None:
     pipe = client.pipeline(transaction=False)
     append_many(pipe, records)
     pipe.execute()
+
+
+def append_best_effort(client: redis.Redis, records: list[Record], what: str) -> bool:
+    """``append_batch`` where the outbox only feeds the history: a failure is logged (``what``
+    says what goes on without it) and False is returned, never raised."""
+    try:
+        append_batch(client, records)
+    except redis.RedisError as exc:
+        log.warning("outbox append failed (%s): %r", what, exc)
+        return False
+    return True

@@ -6,7 +6,6 @@ logged and the send goes on (``contract.outbox``; docs/history.md).
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 import redis
@@ -15,14 +14,11 @@ from contract import outbox
 from contract.notification import Notification
 from contract.outbox import AttemptOutcome, NotificationStatus
 
-log = logging.getLogger(__name__)
+_GOES_ON = "history only, delivery goes on"
 
 
 def _append(client: redis.Redis, record: outbox.Record) -> None:
-    try:
-        outbox.append(client, record)
-    except redis.RedisError as exc:
-        log.warning("outbox append failed (history only, delivery goes on): %r", exc)
+    outbox.append_best_effort(client, [record], _GOES_ON)
 
 
 def attempt_started(client: redis.Redis, notification: Notification) -> str:
@@ -38,10 +34,7 @@ def attempt_started(client: redis.Redis, notification: Notification) -> str:
         outbox.queued(notification),
         outbox.attempt(notification.id, attempt_id, AttemptOutcome.STARTED),
     ]
-    try:
-        outbox.append_batch(client, records)
-    except redis.RedisError as exc:
-        log.warning("outbox append failed (history only, delivery goes on): %r", exc)
+    outbox.append_best_effort(client, records, _GOES_ON)
     return attempt_id
 
 

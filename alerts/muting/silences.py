@@ -15,7 +15,6 @@ per notification.
 from __future__ import annotations
 
 import json
-import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -28,8 +27,6 @@ from contract import outbox
 from contract.notification import Notification
 from contract.redis_replies import text, text_fields
 from rules.matchers import Matcher, all_match, cheapest_first, parse_matcher
-
-log = logging.getLogger(__name__)
 
 SILENCES_KEY = "klaxon:silences"
 REFRESH_SECONDS = 1.0
@@ -133,10 +130,7 @@ class SilenceStore:
             reason=reason,
             at=at,
         )
-        try:
-            outbox.append(self.client, record)
-        except redis.RedisError as exc:
-            log.warning("outbox append failed (silence %s %s stands): %r", silence.id, action, exc)
+        outbox.append_best_effort(self.client, [record], f"silence {silence.id} {action} stands")
 
     def forget(self, silence_ids: Sequence[str]) -> None:
         if silence_ids:
