@@ -20,6 +20,7 @@ from klaxon.devstack.inbox import Inbox
 from klaxon.devstack.infra import InfraError
 from klaxon.devstack.stack import CHANNELS, DevStack
 from klaxon.devstack.supervisor import ChildFailed
+from tasks.delayed import DELAYED_KEY
 
 # After the demo ends, how long to wait for the last notifications.
 SETTLE_SECONDS = 30.0
@@ -47,8 +48,6 @@ def missing(inbox: Inbox, want_resolve: bool = True) -> list[str]:
 
 def in_flight(client: redis.Redis) -> int:
     """Notifications not delivered yet: queued, parked for a retry, or held in a group."""
-    from tasks.delayed import DELAYED_KEY  # the tasks package builds the worker app
-
     queued = sum(int(client.llen(queue_for(name))) for name in CHANNELS)
     return queued + int(client.zcard(DELAYED_KEY)) + GroupStore(client).held_items()
 
@@ -79,12 +78,12 @@ def await_demo(stack: DevStack, demo: Demo, stop: threading.Event) -> int:
             return 1
     click.echo(f"demo: sent {demo.plates_sent} plates and {demo.readings_sent} readings")
     deadline = time.monotonic() + SETTLE_SECONDS
-    client = redis.Redis.from_url(stack.env["REDIS_URL"])
     # Settled: every channel heard from, and nothing the demo caused still on its way
     # (queued, waiting to retry, or held in a group window until it flushes).
-    while (missing(stack.inbox) or in_flight(client)) and time.monotonic() < deadline:
-        if stop.wait(0.25) or _crashed(stack):
-            break
+    with redis.Redis.from_url(stack.env["REDIS_URL"]) as client:
+        while (missing(stack.inbox) or in_flight(client)) and time.monotonic() < deadline:
+            if stop.wait(0.25) or _crashed(stack):
+                break
     gaps = missing(stack.inbox)
     click.echo(summary(stack.inbox))
     if demo.error:
