@@ -18,8 +18,8 @@ import redis
 from alerts.muting.silences import SilenceStore
 from contract.durations import Duration
 from contract.settings import Settings
+from klaxon.api.silence_input import DurationError, parse_matchers, silence_seconds
 from klaxon.tables import table, when
-from rules.matchers import MatcherError, parse_matcher
 
 
 def _store() -> SilenceStore:
@@ -46,13 +46,14 @@ def silence() -> None:
 @click.option("--by", "created_by", default=None, help="Who (default: the login name).")
 def add(matchers: tuple[str, ...], seconds: float, comment: str, created_by: str | None) -> None:
     """Add a silence from now; print its id."""
-    for text in matchers:
-        try:
-            parse_matcher(text)
-        except MatcherError as exc:
-            raise click.BadParameter(str(exc), param_hint="--match") from None
-    if seconds <= 0:
-        raise click.BadParameter("must be longer than 0s", param_hint="--for")
+    # The same checks and bounds as the API and the console (klaxon.api.silence_input).
+    _, bad = parse_matchers(matchers)
+    if bad:
+        raise click.BadParameter("; ".join(message for _, message in bad), param_hint="--match")
+    try:
+        seconds = silence_seconds(seconds)
+    except DurationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--for") from None
     who = created_by if created_by is not None else getpass.getuser()
     try:
         added = _store().add(list(matchers), seconds, comment, who)
