@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, cast
 
 import yaml
@@ -167,6 +168,27 @@ def parse(text: str, limits: YamlLimits) -> Parsed | Refused | yaml.YAMLError:
             loader.dispose()
     assert error is not None
     return error
+
+
+class ReadError(ValueError):
+    """A YAML file that cannot be read as text; the message says why, for a person."""
+
+
+def read_text(path: Path, limits: YamlLimits) -> str:
+    """The file's text with universal newlines, no larger than ``limits`` allow."""
+    try:
+        with path.open("rb") as file:
+            # One byte past the limit tells "too large" apart without reading it all.
+            raw = file.read(limits.max_bytes + 1)
+        if len(raw) > limits.max_bytes:
+            raise ReadError(too_large(limits))
+        return raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except FileNotFoundError:
+        raise ReadError("file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    except OSError as exc:
+        raise ReadError(f"cannot read the file: {exc.strerror or exc}") from None
 
 
 def too_large(limits: YamlLimits) -> str:

@@ -33,7 +33,7 @@ from contract.problems import ConfigInvalid, ConfigProblem, ProblemSink
 from contract.retry_policy import RetryPolicy, parse_retry
 from contract.throttle import ChannelThrottle, parse_throttle
 from rules import bounded_yaml
-from rules.bounded_yaml import Refused, YamlLimits, too_large
+from rules.bounded_yaml import Refused, YamlLimits
 from rules.envsubst import Substitution, Unset, substitute_tree
 from rules.inhibit import InhibitRule, check_sources, load_inhibit
 from rules.kinds import AnyRule
@@ -199,22 +199,9 @@ def check_config(
 
 def _read_yaml(path: Path, sink: ProblemSink, limits: YamlLimits) -> dict[str, Any] | None:
     try:
-        with path.open("rb") as file:
-            # One byte past the limit tells "too large" apart without reading it all.
-            raw = file.read(limits.max_bytes + 1)
-        if len(raw) > limits.max_bytes:
-            sink.error(WHOLE_FILE, too_large(limits))
-            return None
-        # Universal newlines, as reading in text mode would give.
-        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-    except FileNotFoundError:
-        sink.error(WHOLE_FILE, "file not found")
-        return None
-    except UnicodeDecodeError as exc:
-        sink.error(WHOLE_FILE, f"not UTF-8 text: {exc.reason} at byte {exc.start}")
-        return None
-    except OSError as exc:
-        sink.error(WHOLE_FILE, f"cannot read the file: {exc.strerror or exc}")
+        text = bounded_yaml.read_text(path, limits)
+    except bounded_yaml.ReadError as exc:
+        sink.error(WHOLE_FILE, str(exc))
         return None
     parsed = bounded_yaml.parse(text, limits)
     if isinstance(parsed, Refused):

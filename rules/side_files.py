@@ -26,7 +26,7 @@ import yaml
 
 from contract.mapping import MappingReader
 from rules import bounded_yaml
-from rules.bounded_yaml import Refused, YamlLimits, too_large
+from rules.bounded_yaml import Refused, YamlLimits
 
 # What _load_yaml returns for a file it refused (None is a valid, empty document).
 _INVALID = object()
@@ -51,16 +51,10 @@ def resolve(reader: MappingReader, key: str) -> Path | None:
 
 def _read_text(reader: MappingReader, key: str, path: Path) -> str | None:
     """The file's text, no larger than a rules file may be (rules.bounded_yaml)."""
-    limit = YamlLimits().max_bytes
     try:
-        with path.open("rb") as file:
-            raw = file.read(limit + 1)
-        if len(raw) > limit:
-            reader.error(key, f"{path}: {too_large(YamlLimits())}")
-            return None
-        return raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reader.error(key, f"cannot read {path}: {exc}")
+        return bounded_yaml.read_text(path, YamlLimits())
+    except bounded_yaml.ReadError as exc:
+        reader.error(key, f"{path}: {exc}")
         return None
 
 
@@ -73,7 +67,11 @@ def _load_yaml(reader: MappingReader, key: str, path: Path, text: str) -> object
     if isinstance(parsed, yaml.YAMLError):
         reader.error(key, f"{path} is not valid YAML: {parsed}")
         return _INVALID
-    return parsed[0]
+    data, duplicates = parsed
+    for name, mark in duplicates:
+        # As in the rules file: YAML would silently keep only the last one.
+        reader.error(key, f'{path}: line {mark.line + 1}: duplicate key "{name}"')
+    return _INVALID if duplicates else data
 
 
 def read_overrides(reader: MappingReader, key: str, path: Path) -> dict[str, object] | None:

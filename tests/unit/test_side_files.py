@@ -245,3 +245,15 @@ def test_bad_threshold_override_files_name_rule_field_file_line_and_key(tmp_path
         f'{tmp_path / "rules.yaml"}: rule "d": rules[3].overrides_file: {columns}: '
         "the header must be device,threshold[,resolve_threshold] (unknown: high)",
     ]
+
+
+def test_a_device_listed_twice_in_a_yaml_side_file_is_an_error_as_in_the_rules_file(
+    tmp_path: Path,
+) -> None:
+    """YAML keeps only the last of two equal keys; a side file says so instead, naming it."""
+    (tmp_path / "limits.yaml").write_text(
+        "frag-tank: {threshold: 26.5}\nfrag-tank: {threshold: 30}\n"
+    )
+    config, errors = loaded(write_rules(tmp_path, hot(overrides_file="limits.yaml")))
+    assert config is None
+    assert any('line 2: duplicate key "frag-tank"' in e for e in errors), errors
