@@ -47,9 +47,13 @@ def missing(inbox: Inbox, want_resolve: bool = True) -> list[str]:
 
 
 def in_flight(client: redis.Redis) -> int:
-    """Notifications not delivered yet: queued, parked for a retry, or held in a group."""
-    queued = sum(int(client.llen(queue_for(name))) for name in CHANNELS)
-    return queued + int(client.zcard(DELAYED_KEY)) + GroupStore(client).held_items()
+    """Notifications not delivered yet (queued, parked for a retry) and group windows not
+    yet sent: zero once the demo has settled."""
+    pipe = client.pipeline(transaction=False)
+    for name in CHANNELS:
+        pipe.llen(queue_for(name))
+    pipe.zcard(DELAYED_KEY)
+    return sum(int(n) for n in pipe.execute()) + GroupStore(client).unpublished()
 
 
 def summary(inbox: Inbox) -> str:

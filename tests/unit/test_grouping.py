@@ -10,7 +10,7 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from alerts.grouping import GroupStore, StormMeter
+from alerts.grouping import DUE, PENDING, GroupStore, StormMeter
 from alerts.lifecycle import Lifecycle
 from alerts.stateful_stage import StatefulStage
 from contract.notification import Notification
@@ -309,3 +309,12 @@ def test_a_group_on_a_stateful_rule_is_an_error_that_says_why() -> None:
     (error,) = sink.errors
     assert error.field == "rules[0].group"
     assert "stateful rule already notifies once per alert" in error.message
+
+
+def test_unpublished_counts_open_and_claimed_windows(redis_client: redis.Redis) -> None:
+    """What `klaxon dev` waits on: zero only once every window's message is sent."""
+    store = GroupStore(redis_client)
+    assert store.unpublished() == 0
+    redis_client.zadd(DUE, {"rule\x00key": 1.0})
+    redis_client.sadd(PENDING, "klaxon:group:window:1")
+    assert store.unpublished() == 2
