@@ -65,7 +65,7 @@ from rules.stateful import (
     parse_duration,
 )
 from rules.templates import Template, TemplateError, compile_template
-from rules.threshold_overrides import load_threshold_overrides
+from rules.threshold_overrides import load_threshold_overrides, wrong_side
 from rules.time_intervals import TimeInterval
 from rules.trend_loader import load_trend
 from rules.trends import TREND_TYPES
@@ -536,11 +536,11 @@ class _RuleLoader:
                 f'is not allowed with operator "{operator}": '
                 "hysteresis needs one of >, >=, < or <=",
             )
-        elif threshold is not None and (
-            (operator in (">", ">=") and resolve > threshold)
-            or (operator in ("<", "<=") and resolve < threshold)
+        elif (
+            threshold is not None
+            and operator is not None
+            and (side := wrong_side(operator, threshold, resolve)) is not None
         ):
-            side = "<=" if operator in (">", ">=") else ">="
             reader.error(
                 "resolve_threshold",
                 f"must be {side} threshold ({show(reader.raw('threshold'))}) with operator "
